@@ -1,0 +1,241 @@
+"""The model registry: every detector by name, with whether it is ready and, if not, why.
+
+Sources, in the order they are listed:
+- built-in torchvision COCO models (weights found locally or downloaded on first use);
+- fine-tuned cowdemo checkpoints in ``checkpoints/`` (self-describing);
+- ONNX detectors in YOLOX export format in ``checkpoints/`` (or given by path);
+- detectron2's model-zoo Faster R-CNN when detectron2 is importable.
+
+Loading goes through one table of loaders keyed by ``kind``, not an if-chain.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from cowdemo.coco import COCO_CLASSES
+from cowdemo.devices import resolve_device
+from cowdemo.errors import CowdemoError
+from cowdemo.models.base import Detector
+from cowdemo.models.checkpoints import (
+    CHECKPOINT_SUFFIXES,
+    load_checkpoint_detector,
+    read_checkpoint_info,
+)
+from cowdemo.models.detectron2_backend import Detectron2Detector, detectron2_available
+from cowdemo.models.torchvision_frcnn import ARCHITECTURES, load_coco_detector
+from cowdemo.models.weights import (
+    checkpoints_dir,
+    missing_weights_message,
+    offline,
+    resolve_weights,
+    torch_cache_dir,
+)
+
+READY, MISSING, UNAVAILABLE = "ready", "weights missing", "unavailable"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of the registry."""
+
+    name: str
+    kind: str  # "torchvision-coco" | "checkpoint" | "onnx-yolox" | "detectron2"
+    description: str
+    classes: tuple[str, ...]
+    status: str
+    reason: str = ""
+    path: Path | None = None
+    architecture: str = ""
+    base_model: str = ""
+    url: str = ""
+    metadata: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def available(self) -> bool:
+        return self.status != UNAVAILABLE
+
+
+BUILTIN_COCO = {
+    "frcnn-r50-fpn-coco": "frcnn-r50-fpn",
+    "frcnn-r50-fpn-v2-coco": "frcnn-r50-fpn-v2",
+    "frcnn-mobilenet-v3-coco": "frcnn-mobilenet-v3",
+}
+DETECTRON2_NAME = "d2-frcnn-r50-fpn-3x-coco"
+DEFAULT_MODEL = "frcnn-r50-fpn-coco"
+
+
+def _builtin_specs(folder: Path) -> list[ModelSpec]:
+    specs = []
+    for name, arch_name in BUILTIN_COCO.items():
+        arch = ARCHITECTURES[arch_name]
+        filename = Path(urlparse(arch.coco_url).path).name
+        local = next(
+            (p for p in (folder / filename, torch_cache_dir() / filename) if p.is_file()), None
+        )
+        reason = missing_weights_message(name, filename, arch.coco_url, folder)
+        if local is not None:
+            status, reason = READY, ""
+        elif offline():
+            status = UNAVAILABLE
+        else:
+            status, reason = MISSING, reason + " (downloaded on first use when online)"
+        specs.append(
+            ModelSpec(
+                name,
+                "torchvision-coco",
+                f"{arch.description}; COCO box AP {arch.coco_box_ap}",
+                COCO_CLASSES,
+                status,
+                reason,
+                local,
+                arch_name,
+                url=arch.coco_url,
+            )
+        )
+    return specs
+
+
+def _coco_weight_files() -> set[str]:
+    return {Path(urlparse(a.coco_url).path).name for a in ARCHITECTURES.values()}
+
+
+def _checkpoint_specs(folder: Path) -> list[ModelSpec]:
+    specs = []
+    plain_weights = _coco_weight_files()
+    for path in sorted(p for p in folder.glob("*") if p.suffix in CHECKPOINT_SUFFIXES):
+        if path.name in plain_weights:
+            continue
+        try:
+            info = read_checkpoint_info(path)
+        except CowdemoError as exc:
+            specs.append(
+                ModelSpec(path.stem, "checkpoint", "unreadable checkpoint", (), UNAVAILABLE,
+                          str(exc), path)
+            )
+            continue
+        metrics = info.metadata.get("metrics", {})
+        summary = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
+        specs.append(
+            ModelSpec(
+                path.stem,
+                "checkpoint",
+                f"fine-tuned {info.architecture} from {info.base_model or '?'} on "
+                f"{', '.join(info.classes)}" + (f" ({summary})" if summary else ""),
+                info.classes,
+                READY,
+                "",
+                path,
+                info.architecture,
+                info.base_model,
+                metadata=info.metadata,
+            )
+        )
+    return specs
+
+
+def _onnx_specs(folder: Path) -> list[ModelSpec]:
+    return [
+        ModelSpec(
+            path.stem,
+            "onnx-yolox",
+            f"YOLOX ONNX export ({path.name}), onnxruntime",
+            COCO_CLASSES,
+            READY,
+            "",
+            path,
+        )
+        for path in sorted(folder.glob("*.onnx"))
+    ]
+
+
+def _detectron2_specs() -> list[ModelSpec]:
+    ok, reason = detectron2_available()
+    return [
+        ModelSpec(
+            DETECTRON2_NAME,
+            "detectron2",
+            "detectron2 faster_rcnn_R_50_FPN_3x (the original notebook's model), COCO box AP 40.2",
+            COCO_CLASSES,
+            READY if ok else UNAVAILABLE,
+            reason,
+        )
+    ]
+
+
+def list_models(folder: Path | None = None) -> list[ModelSpec]:
+    """Every model the registry knows, ready or not, with the reason when not."""
+    folder = Path(folder) if folder else checkpoints_dir()
+    return (
+        _builtin_specs(folder)
+        + _checkpoint_specs(folder)
+        + _onnx_specs(folder)
+        + _detectron2_specs()
+    )
+
+
+def find_model(name: str, folder: Path | None = None) -> ModelSpec:
+    """A registry entry by name, or an entry for a file path (.onnx or cowdemo checkpoint)."""
+    path = Path(name).expanduser()
+    if path.suffix in (".onnx", *CHECKPOINT_SUFFIXES) and (path.exists() or os.sep in name):
+        if not path.is_file():
+            raise CowdemoError(f"Model file {path} does not exist.")
+        if path.suffix == ".onnx":
+            return ModelSpec(path.stem, "onnx-yolox", f"YOLOX ONNX {path.name}", COCO_CLASSES,
+                             READY, "", path)
+        info = read_checkpoint_info(path)
+        return ModelSpec(path.stem, "checkpoint", f"fine-tuned {info.architecture}",
+                         info.classes, READY, "", path, info.architecture, info.base_model,
+                         metadata=info.metadata)
+    specs = list_models(folder)
+    for spec in specs:
+        if spec.name == name:
+            return spec
+    raise CowdemoError(
+        f"Unknown model {name!r}: choose one of {', '.join(s.name for s in specs)} "
+        "(`cowdemo models` lists them), or give a path to an .onnx or .pt file."
+    )
+
+
+def _load_torchvision_coco(spec: ModelSpec, device: str, weights: str | None) -> Detector:
+    path = resolve_weights(spec.name, spec.url, explicit=weights or spec.path)
+    return load_coco_detector(spec.name, spec.architecture, path, device)
+
+
+def _load_checkpoint(spec: ModelSpec, device: str, weights: str | None) -> Detector:
+    return load_checkpoint_detector(weights or spec.path, device, name=spec.name)
+
+
+def _load_onnx(spec: ModelSpec, device: str, weights: str | None) -> Detector:
+    from cowdemo.models.yolox_onnx import YoloxOnnxDetector
+
+    return YoloxOnnxDetector(weights or spec.path, device=device, name=spec.name)
+
+
+def _load_detectron2(spec: ModelSpec, device: str, weights: str | None) -> Detector:
+    return Detectron2Detector(spec.name, device=device, weights=weights)
+
+
+LOADERS: dict[str, Callable[[ModelSpec, str, str | None], Detector]] = {
+    "torchvision-coco": _load_torchvision_coco,
+    "checkpoint": _load_checkpoint,
+    "onnx-yolox": _load_onnx,
+    "detectron2": _load_detectron2,
+}
+
+
+def load_detector(
+    name: str,
+    device: str = "auto",
+    weights: str | None = None,
+    folder: Path | None = None,
+) -> Detector:
+    """Load a detector by registry name or file path on ``device`` ("auto", "cpu", "cuda")."""
+    spec = find_model(name, folder)
+    if spec.status == UNAVAILABLE and not (weights and spec.kind == "torchvision-coco"):
+        raise CowdemoError(spec.reason or f"Model {spec.name} is unavailable.")
+    return LOADERS[spec.kind](spec, resolve_device(device), weights)

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh Linux machine with Python 3.11, pip and apt: system packages,
+# a virtual environment in .venv, the pinned requirements and cowdemo itself. Idempotent: a second
+# run only checks stamps and returns in seconds.
+#   scripts/setup.sh          what the app needs
+#   scripts/setup.sh --test   plus what the tests need (Debian's chromium for browser tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+apt_updated=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  ((${#missing[@]})) || return 0
+  echo "setup: apt-get install ${missing[*]}"
+  if ((apt_updated == 0)); then as_root apt-get update -qq; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+# System packages: fonts for drawn labels; chromium for the browser tests.
+system_pkgs=(fonts-dejavu-core)
+((want_test)) && system_pkgs+=(chromium)
+apt_install "${system_pkgs[@]}"
+
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv 2>/dev/null || { apt_install python3-venv; "$PYTHON" -m venv .venv; }
+fi
+
+stamp=.venv/.cowdemo-requirements.sha256
+want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+  echo "setup: installing requirements into .venv (first run: a few minutes)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r requirements.txt
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+  echo "$want" >"$stamp"
+fi
+mkdir -p checkpoints data
+echo "setup: ready ($(.venv/bin/python --version), $(.venv/bin/python -c 'import torch; print("torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")'))"
