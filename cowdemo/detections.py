@@ -158,6 +158,13 @@ class Detections:
             keep &= np.isin(self.class_names, list(classes))
         return self[keep]
 
+    def split(self, classes: Iterable[str] | None) -> tuple[Detections, Detections]:
+        """(boxes of ``classes``, all other boxes); ``None`` keeps everything in the first."""
+        if classes is None:
+            return self, self[np.zeros(len(self), bool)]
+        keep = np.isin(self.class_names, list(classes))
+        return self[keep], self[~keep]
+
     def sorted_by_score(self) -> Detections:
         return self[np.argsort(-self.scores, kind="stable")]
 
@@ -227,6 +234,16 @@ class Detections:
             "scores": self.scores.astype(np.float32),
             "pred_classes": np.asarray([index.get(str(n), -1) for n in self.class_names], np.int64),
         }
+
+    def summary(self) -> str:
+        """One line for captions: "2 cow (best 0.97), 1 dog (best 0.41)" or "no boxes"."""
+        if not len(self):
+            return "no boxes"
+        parts = []
+        for name in np.unique(self.class_names):
+            scores = self.scores[self.class_names == name]
+            parts.append((float(scores.max()), f"{len(scores)} {name} (best {scores.max():.2f})"))
+        return ", ".join(text for _, text in sorted(parts, reverse=True))
 
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per box, for tables and CSV."""

@@ -89,7 +89,7 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
-    return np.ascontiguousarray(np.asarray(img.convert("RGB")))
+    return np.array(img.convert("RGB"))  # a writable copy: callers may draw on it
 
 
 def encode_png(image: np.ndarray) -> bytes:

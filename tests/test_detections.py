@@ -49,6 +49,12 @@ def test_names_indexing_and_filter():
     assert list(d.filter(0.5, ["cow"]).class_names) == ["cow"]
     assert list(d.filter(0.0, ["dog", "person"]).class_ids) == [16, 0]
     assert list(d.sorted_by_score().scores) == [0.9, 0.7, 0.4]
+    cows, others = d.split(["cow"])
+    assert list(cows.class_names) == ["cow"] and list(others.class_names) == ["dog", "person"]
+    everything, nothing = d.split(None)
+    assert everything == d and len(nothing) == 0
+    assert d.summary() == "1 cow (best 0.90), 1 person (best 0.70), 1 dog (best 0.40)"
+    assert Detections.empty().summary() == "no boxes"
     assert d[1].xyxy.tolist() == [[50, 50, 60, 70]]
     np.testing.assert_allclose(d.area, [20000, 200, 25])
     np.testing.assert_allclose(d.xywh[0], [10, 20, 100, 200])

@@ -1,0 +1,88 @@
+"""End to end in headless Chromium: a real `streamlit run app.py`, real uploads through the file
+input, real models."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from browser_support import copy_model, screenshot, wait_for_app
+from helpers import cow_photo_path, shared_path
+
+from cowdemo import images
+from cowdemo.datasets.synthetic import make_scene
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def open_predict(page, server) -> None:
+    page.goto(f"{server.url}/predict")
+    wait_for_app(page)
+    page.get_by_text("Use the synthetic sample images").click()  # off: only our uploads
+    wait_for_app(page)
+
+
+def test_home_page_shows_status(page, server_factory, demo_checkpoints):
+    server = server_factory(COWDEMO_CHECKPOINTS=str(demo_checkpoints))
+    page.goto(server.url)
+    wait_for_app(page)
+    page.get_by_text("Models ready").wait_for()
+    assert "2 of" in page.locator('[data-testid="stMetric"]').first.inner_text()
+    screenshot(page, "home")
+
+
+def test_upload_shows_annotated_images_and_table(page, server_factory, demo_checkpoints, tmp_path):
+    server = server_factory(COWDEMO_CHECKPOINTS=str(demo_checkpoints))
+    open_predict(page, server)
+    upload = tmp_path / "pasture.png"
+    images.write_png(upload, make_scene(seed=3).image)
+    page.locator('input[type="file"]').set_input_files(str(upload))
+    page.get_by_role("heading", name="pasture.png").wait_for()
+    wait_for_app(page)
+    shown = page.locator('[data-testid="stImage"] img')
+    assert shown.count() == 2, "model A and model B side by side"
+    for i in range(2):
+        assert shown.nth(i).evaluate("img => img.complete && img.naturalWidth") == 640
+    captions = page.locator('[data-testid="stImage"]').all_inner_texts()
+    assert any("frcnn-mobilenet-v3-coco" in c for c in captions)
+    assert any(re.search(r"cows-finetuned: \d+ cow \(best 1\.00\)", c) for c in captions)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()  # the detections table
+    page.get_by_text(re.compile(r"also sees \d+ dog")).first.wait_for()
+    path = screenshot(page, "predict-upload")
+    assert path.stat().st_size > 10_000
+
+
+def test_corrupt_upload_shows_error_and_app_keeps_serving(
+    page, server_factory, demo_checkpoints, tmp_path
+):
+    server = server_factory(COWDEMO_CHECKPOINTS=str(demo_checkpoints))
+    open_predict(page, server)
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated nonsense")
+    good = tmp_path / "ok.png"
+    images.write_png(good, make_scene(seed=1).image)
+    page.locator('input[type="file"]').set_input_files([str(bad), str(good)])
+    page.locator('[data-testid="stAlert"]').filter(has_text="broken.jpg").wait_for()
+    page.get_by_role("heading", name="ok.png").wait_for()
+    wait_for_app(page)
+    screenshot(page, "predict-corrupt-upload")
+    assert server.alive()
+    page.reload()
+    wait_for_app(page)
+    page.get_by_role("heading", name="🔍 Predict").wait_for()
+
+
+def test_real_cow_photo_with_yolox_nano_shows_a_cow_box(page, server_factory, tmp_path):
+    model = shared_path("models/yolox-nano/yolox_nano.onnx")
+    photo = cow_photo_path()
+    folder = tmp_path / "checkpoints"
+    copy_model(model, folder)
+    server = server_factory(COWDEMO_CHECKPOINTS=str(folder))
+    open_predict(page, server)
+    page.locator('input[type="file"]').set_input_files(str(photo))
+    page.get_by_role("heading", name=photo.name).wait_for()
+    wait_for_app(page)
+    caption = page.locator('[data-testid="stImage"]').first.inner_text()
+    match = re.search(r"yolox_nano: \d+ cow \(best (\d\.\d\d)\)", caption)
+    assert match and float(match.group(1)) >= 0.5, caption
+    screenshot(page, "predict-real-cow-yolox")
