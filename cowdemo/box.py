@@ -42,6 +42,7 @@ class DetectorBox:
         score_threshold: boxes scoring lower are dropped from results.
         classes: keep only these class names (None keeps all).
         weights: an explicit weights file for a built-in model.
+        folder: the checkpoints folder to find models in (default ``checkpoints/``).
     """
 
     def __init__(
@@ -51,10 +52,12 @@ class DetectorBox:
         score_threshold: float = 0.5,
         classes: Iterable[str] | None = None,
         weights: str | None = None,
+        folder: str | Path | None = None,
     ):
-        self.detector = (
-            model if isinstance(model, Detector) else load_detector(model, device, weights)
-        )
+        if isinstance(model, Detector):
+            self.detector = model
+        else:
+            self.detector = load_detector(model, device, weights, Path(folder) if folder else None)
         self.score_threshold = score_threshold
         self.classes = None if classes is None else list(classes)
 

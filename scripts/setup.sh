@@ -44,4 +44,19 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   echo "$want" >"$stamp"
 fi
 mkdir -p checkpoints data
+
+# A real cow photo for the tests: Debian's r-cran-cowplot ships one as example data. Unpack the
+# package (without installing R) into .cache/test-assets; tests read it from there.
+photo=.cache/test-assets/cowplot/usr/lib/R/site-library/cowplot/extdata/cow.jpg
+if ((want_test)) && [[ ! -f $photo ]]; then
+  echo "setup: fetching the real cow photo (Debian package r-cran-cowplot, unpacked, no R)"
+  if ((apt_updated == 0)); then as_root apt-get update -qq; apt_updated=1; fi
+  mkdir -p .cache/test-assets/cowplot
+  tmp=$(mktemp -d)
+  chmod 777 "$tmp"  # apt-get download runs as the _apt user
+  (cd "$tmp" && apt-get download -qq r-cran-cowplot >/dev/null 2>&1) \
+    && dpkg-deb -x "$tmp"/r-cran-cowplot_*.deb .cache/test-assets/cowplot \
+    || echo "setup: could not fetch r-cran-cowplot; the real-photo tests will skip"
+  rm -rf "$tmp"
+fi
 echo "setup: ready ($(.venv/bin/python --version), $(.venv/bin/python -c 'import torch; print("torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")'))"

@@ -9,7 +9,7 @@ from cowdemo import images
 from cowdemo.datasets.synthetic import make_scene
 from cowdemo.draw import draw_detections
 from cowdemo.errors import CowdemoError
-from cowdemo.ui.common import predict, resolved_device, show_error, sidebar
+from cowdemo.ui.common import detector, predict, resolved_device, show_error, sidebar
 
 cfg = sidebar()
 st.title("🔍 Predict")
@@ -32,11 +32,17 @@ use_samples = st.toggle("Use the synthetic sample images", value=not uploads)
 files: list[tuple[str, bytes]] = [(u.name, u.getvalue()) for u in uploads or []]
 if use_samples:
     files += sample_images()
+device = resolved_device(cfg.device)
 if not files:
     st.info("Upload an image, or switch on the sample images.")
+    # Load the models now, while the user picks a file, so the first upload shows boxes sooner.
+    for model in cfg.models:
+        try:
+            detector(model, device)
+        except CowdemoError as exc:
+            show_error(exc, model)
     st.stop()
 
-device = resolved_device(cfg.device)
 filter_text = "all classes" if cfg.classes is None else ", ".join(cfg.classes)
 st.caption(
     f"Score ≥ {cfg.score_threshold:.2f} · classes: {filter_text} · device: {device}. "
