@@ -4,6 +4,7 @@ and exit 2."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -14,6 +15,10 @@ from pathlib import Path
 from cowdemo.errors import CowdemoError
 
 EXIT_USER_ERROR = 2
+
+#: Modules that add subcommands: each has ``register(subparsers)`` which adds its parsers and
+#: sets ``func`` (a handler taking the parsed args and returning an exit code).
+SUBCOMMAND_MODULES: list[str] = []
 
 
 def write_json_atomic(path: Path, data: object) -> None:
@@ -103,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     predict.add_argument("--out", default="predictions", help="output folder")
     predict.set_defaults(func=cmd_predict)
+
+    for module_name in SUBCOMMAND_MODULES:
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
