@@ -27,6 +27,7 @@ IMPORTS = {
     "onnxruntime": "onnxruntime",
     "pillow": "PIL",
     "scipy": "scipy",
+    "sqlalchemy": "sqlalchemy",
     "tqdm": "tqdm",
     "pycocotools": "pycocotools.coco",
     "pytest": "pytest",
