@@ -18,7 +18,7 @@ EXIT_USER_ERROR = 2
 
 #: Modules that add subcommands: each has ``register(subparsers)`` which adds its parsers and
 #: sets ``func`` (a handler taking the parsed args and returning an exit code).
-SUBCOMMAND_MODULES: list[str] = []
+SUBCOMMAND_MODULES: list[str] = ["cowdemo.cli_evaluate", "cowdemo.cli_runs"]
 
 
 def write_json_atomic(path: Path, data: object) -> None:
