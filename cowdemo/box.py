@@ -88,6 +88,17 @@ class DetectorBox:
             out += self._run(batch)
         return out
 
+    def evaluate(self, dataset, store=None, progress=None):
+        """COCO mAP of this model on ``dataset`` (a CocoDataset, a folder or a store name), as the
+        notebook's ``evaluate``; the run is stored in the run history. Returns the EvalResult
+        (``.stats["AP"]``, ``.per_class_ap``, ``.pr_curves``, ``.per_image``)."""
+        from cowdemo.datasets import CocoDataset, open_dataset
+        from cowdemo.evaluation.runner import evaluate_model
+
+        if not isinstance(dataset, CocoDataset):
+            dataset = open_dataset(dataset)
+        return evaluate_model(self.detector, dataset, store=store, progress=progress).result
+
     def _run(self, batch: list[np.ndarray]) -> list[Detections]:
         return [
             d.filter(self.score_threshold, self.classes) for d in self.detector.predict_batch(batch)

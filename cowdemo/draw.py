@@ -56,3 +56,35 @@ def draw_detections(
             cv2.LINE_AA,
         )
     return canvas
+
+
+#: Colours of evaluation outcomes (RGB): true positive, false positive, missed ground truth.
+TP_COLOR, FP_COLOR, FN_COLOR = (46, 160, 67), (220, 38, 38), (255, 140, 0)
+
+
+def draw_outcomes(
+    image: np.ndarray,
+    gt_xyxy: np.ndarray,
+    detections: Detections,
+    outcome: dict,
+) -> np.ndarray:
+    """Evaluation outcomes on one image: TP detections green, FP red, missed ground truth
+    (FN) orange dashed-looking thin boxes. ``outcome`` is one ``EvalResult.per_image`` entry."""
+    canvas = np.ascontiguousarray(image.copy())
+    thickness = max(2, round(min(canvas.shape[:2]) / 250))
+
+    def box(xyxy, color, label, width):
+        x1, y1, x2, y2 = (round(float(v)) for v in xyxy)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, width, cv2.LINE_AA)
+        cv2.putText(canvas, label, (x1 + 2, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    color, 1, cv2.LINE_AA)
+
+    for gt_index in outcome.get("fn", []):
+        box(gt_xyxy[gt_index], FN_COLOR, "missed", thickness)
+    for det_index in outcome.get("fp", []):
+        d = detections[int(det_index)]
+        box(d.xyxy[0], FP_COLOR, f"FP {d.class_names[0]} {d.scores[0]:.2f}", thickness)
+    for det_index, _gt_index, iou in outcome.get("tp", []):
+        d = detections[int(det_index)]
+        box(d.xyxy[0], TP_COLOR, f"TP {d.scores[0]:.2f} IoU {iou:.2f}", thickness)
+    return canvas

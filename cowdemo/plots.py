@@ -1,0 +1,77 @@
+"""Plotly figures for comparing models: one function per chart, EvalResults in, figures out.
+Undefined values (-1 in COCO's convention) become gaps, never zeros."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import plotly.graph_objects as go
+
+from cowdemo.evaluation.detection import STAT_NAMES, EvalResult
+
+PALETTE = ("#1f77b4", "#e6394a", "#2e7d32", "#ff7f0e", "#9467bd", "#8c564b")
+
+
+def _defined(value: float) -> float | None:
+    return None if value is None or value < 0 else value
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+    fig.update_layout(
+        title=title, xaxis_title=x, yaxis_title=y, template="plotly_white", height=380,
+        legend={"orientation": "h", "y": -0.25}, margin={"l": 40, "r": 10, "t": 50, "b": 40},
+    )  # fmt: skip
+    return fig
+
+
+def stats_bars(results: Mapping[str, EvalResult]) -> go.Figure:
+    """The 12 COCO stats, one bar group per stat, one colour per model."""
+    fig = go.Figure()
+    for i, (model, result) in enumerate(results.items()):
+        fig.add_bar(name=model, x=list(STAT_NAMES), marker_color=PALETTE[i % len(PALETTE)],
+                    y=[_defined(result.stats[s]) for s in STAT_NAMES],
+                    text=[f"{v:.3f}" if v >= 0 else "n/a" for v in
+                          (result.stats[s] for s in STAT_NAMES)],
+                    textposition="outside")
+    fig.update_yaxes(range=[0, 1.1])
+    return _layout(fig.update_layout(barmode="group"), "COCO metrics", "", "value")
+
+
+def pr_curves(results: Mapping[str, EvalResult]) -> go.Figure:
+    """Precision against recall at IoU 0.5 (solid) and 0.75 (dashed), mean over classes."""
+    fig = go.Figure()
+    for i, (model, result) in enumerate(results.items()):
+        recall = result.pr_curves["recall"]
+        for key, dash in (("iou50", "solid"), ("iou75", "dash")):
+            precision = [_defined(p) for p in result.pr_curves[key]["mean"]]
+            fig.add_scatter(x=recall, y=precision, mode="lines",
+                            name=f"{model} IoU {'0.50' if key == 'iou50' else '0.75'}",
+                            line={"color": PALETTE[i % len(PALETTE)], "dash": dash})
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.05])
+    return _layout(fig, "Precision-recall", "recall", "precision")
+
+
+def per_class_ap(results: Mapping[str, EvalResult], metric: str = "AP50") -> go.Figure:
+    """``metric`` (AP or AP50) per class, classes with ground truth only."""
+    fig = go.Figure()
+    for i, (model, result) in enumerate(results.items()):
+        classes = [c for c, v in result.per_class_ap.items() if v.get("num_gt", 1) > 0]
+        fig.add_bar(name=model, x=classes, marker_color=PALETTE[i % len(PALETTE)],
+                    y=[_defined(result.per_class_ap[c][metric]) for c in classes])
+    fig.update_yaxes(range=[0, 1.05])
+    return _layout(fig.update_layout(barmode="group"), f"{metric} per class", "class", metric)
+
+
+def ap50_vs_threshold(results: Mapping[str, EvalResult]) -> go.Figure:
+    """AP50 (solid) and F1 (dotted) if only boxes scoring at least the threshold were kept."""
+    fig = go.Figure()
+    for i, (model, result) in enumerate(results.items()):
+        curve = result.ap50_vs_score_threshold
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_scatter(x=curve["thresholds"], y=[_defined(v) for v in curve["ap50"]],
+                        mode="lines", name=f"{model} AP50", line={"color": color})
+        fig.add_scatter(x=curve["thresholds"], y=curve["f1"], mode="lines",
+                        name=f"{model} F1", line={"color": color, "dash": "dot"})
+    fig.update_yaxes(range=[0, 1.05])
+    return _layout(fig, "AP50 and F1 against score threshold", "score threshold", "value")
