@@ -75,3 +75,44 @@ def ap50_vs_threshold(results: Mapping[str, EvalResult]) -> go.Figure:
                         name=f"{model} F1", line={"color": color, "dash": "dot"})
     fig.update_yaxes(range=[0, 1.05])
     return _layout(fig, "AP50 and F1 against score threshold", "score threshold", "value")
+
+
+def metric_history(
+    series: Mapping[str, list], metric: str, tolerance: float, flagged: Mapping[str, list]
+) -> go.Figure:
+    """``metric`` of each (model, dataset) series over time, a band ``tolerance`` deep under the
+    best value so far (a run below the band is a regression), flagged drops as red crosses.
+    ``series`` maps a label to runs (oldest first); ``flagged`` a label to (run, drop) pairs."""
+    from datetime import datetime
+
+    from cowdemo.regression import higher_is_better
+
+    fig = go.Figure()
+    sign = 1 if higher_is_better(metric) else -1
+    for i, (label, runs) in enumerate(series.items()):
+        runs = [r for r in runs if metric in r.metrics and r.metrics[metric] >= 0]
+        if not runs:
+            continue
+        color = PALETTE[i % len(PALETTE)]
+        when = [datetime.fromtimestamp(r.created_at) for r in runs]
+        values = [r.metrics[metric] for r in runs]
+        best, bound = [], None
+        for v in values:
+            bound = v if bound is None else (max(bound, v) if sign > 0 else min(bound, v))
+            best.append(bound)
+        edge = [b - sign * tolerance for b in best]
+        fig.add_scatter(x=when, y=best, mode="lines", line={"width": 0, "color": color},
+                        showlegend=False, hoverinfo="skip")
+        fig.add_scatter(x=when, y=edge, mode="lines", line={"width": 0, "color": color},
+                        fill="tonexty", opacity=0.2, name=f"{label} tolerance",
+                        hoverinfo="skip")
+        fig.add_scatter(x=when, y=values, mode="lines+markers", name=label,
+                        line={"color": color}, text=[f"run {r.id}" for r in runs])
+        drops = flagged.get(label, [])
+        if drops:
+            fig.add_scatter(x=[datetime.fromtimestamp(r.created_at) for r, _ in drops],
+                            y=[r.metrics[metric] for r, _ in drops], mode="markers",
+                            marker={"symbol": "x", "size": 13, "color": "#d62728"},
+                            name=f"{label} drops",
+                            text=[f"run {r.id}: -{d:.4f}" for r, d in drops])
+    return _layout(fig, f"{metric} over time", "time", metric)

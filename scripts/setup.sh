@@ -26,7 +26,7 @@ apt_install() {
 
 # System packages: fonts for drawn labels; chromium for the browser tests.
 system_pkgs=(fonts-dejavu-core)
-((want_test)) && system_pkgs+=(chromium)
+((want_test)) && system_pkgs+=(chromium fonts-noto-color-emoji)
 apt_install "${system_pkgs[@]}"
 
 if [[ ! -x .venv/bin/python ]]; then

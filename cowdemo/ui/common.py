@@ -21,6 +21,7 @@ NO_MODEL = "(none)"
 PAGES: tuple[tuple[str, str, str], ...] = (
     ("views/home.py", "Home", "🏠"),
     ("views/predict.py", "Predict", "🔍"),
+    ("views/runs.py", "Runs", "📈"),
 )
 
 
