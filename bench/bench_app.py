@@ -27,6 +27,7 @@ import torch  # noqa: E402
 from browser_support import CHROMIUM, CHROMIUM_ARGS, StreamlitServer  # noqa: E402
 from machine import describe  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
+from table import HEADER, row  # noqa: E402
 
 from cowdemo import images  # noqa: E402
 from cowdemo.box import DetectorBox  # noqa: E402
@@ -130,15 +131,13 @@ def main() -> None:
 
     med = statistics.median
     print(f"machine: {describe()}")
-    print("| measurement | cowdemo (median s) | baseline (median s) | ratio |")
-    print("| --- | --- | --- | --- |")
-    print(f"| cold start → first page | {med(app_cold):.2f} | {med(base_cold):.2f} "
-          f"(one-line Streamlit app) | {med(app_cold) / med(base_cold):.2f}x |")
-    print(f"| upload → boxes, first upload, R50-FPN 640x480 | {med(uploads):.2f} | "
-          f"{med(library):.2f} (DetectorBox.predict in-process) | "
-          f"{med(uploads) / med(library):.2f}x |")
-    print(f"| upload → boxes, next upload | {med(warm):.2f} | {med(library):.2f} "
-          f"(same) | {med(warm) / med(library):.2f}x |")
+    print(HEADER)
+    print(row("app cold start → first page in Chromium", med(app_cold), med(base_cold),
+              "one-line Streamlit app"))
+    print(row("upload → boxes, first upload on a fresh server, R50-FPN 640x480", med(uploads),
+              med(library), "DetectorBox.predict in-process"))
+    print(row("upload → boxes, next upload", med(warm), med(library),
+              "DetectorBox.predict in-process"))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import copy
 import io
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+from machine import describe  # noqa: E402
+from table import HEADER, row  # noqa: E402
+
 SHARED = Path(os.environ.get("COWDEMO_SHARED", REPO.parent / "shared"))
 REFERENCE = SHARED / "reference/coco-map/val2014-100"
 
@@ -48,16 +51,6 @@ def replicate(gt: dict, results: list, copies: int) -> tuple[dict, list]:
     big = {k: v for k, v in gt.items() if k not in ("images", "annotations")}
     big["images"], big["annotations"] = images, annotations
     return big, dets
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def time_pycocotools(gt: dict, results: list, repeats: int) -> tuple[float, np.ndarray]:
@@ -112,11 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         diff = np.abs(ours_stats - their_stats).max()
         print(f"FAILED: stats differ from pycocotools by up to {diff:.3e}")
         return 1
-    machine = f"{cpu_model()}, {os.cpu_count()} cores"
     workload = f"{len(gt['images'])} images / {len(gt['annotations'])} gt / {len(results)} dets"
-    print("| machine | workload | pycocotools s | cowdemo s | speed-up |")
-    print("|---|---|---|---|---|")
-    print(f"| {machine} | {workload} | {theirs:.2f} | {ours:.3f} | {theirs / ours:.1f}x |")
+    print(f"machine: {describe()}")
+    print(HEADER)
+    print(row(f"COCO mAP, {workload}, identical stats", ours, theirs,
+              "pycocotools evaluate+accumulate+summarize"))
     return 0
 
 
