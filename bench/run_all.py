@@ -33,7 +33,8 @@ def run(script: Path) -> tuple[str, list[str], str]:
     lines = proc.stdout.splitlines()
     machine = next((ln.removeprefix("machine: ") for ln in lines if ln.startswith("machine:")),
                    "")
-    rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith(("| measurement", "| ---"))]
+    header = ("| measurement", "| ---")
+    rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith(header)]
     status = f"ok in {took:.0f} s" if proc.returncode == 0 else (
         f"failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[-300:]}")
     skipped = [ln for ln in lines if ln.startswith("skipped")]
