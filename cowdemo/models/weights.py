@@ -7,6 +7,7 @@ names the file, where to put it and where to get it.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
@@ -60,8 +61,14 @@ def resolve_weights(
     if allow_download is None:
         allow_download = not offline() and _network_reachable(url)
     if allow_download:
+        # torchvision names files "<name>-<sha256 prefix>.pth": the download is checked against it
+        match = re.search(r"-([0-9a-f]{8,})\.\w+$", filename)
+        torch_cache_dir().mkdir(parents=True, exist_ok=True)
         try:
-            torch.hub.download_url_to_file(url, str(torch_cache_dir() / filename), progress=True)
+            torch.hub.download_url_to_file(
+                url, str(torch_cache_dir() / filename), match.group(1) if match else None,
+                progress=True,
+            )
         except Exception as exc:  # network errors come in many types
             raise CowdemoError(
                 f"Download of {url} failed ({exc}). "
