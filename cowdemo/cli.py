@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,20 +15,11 @@ EXIT_USER_ERROR = 2
 
 #: Modules that add subcommands: each has ``register(subparsers)`` which adds its parsers and
 #: sets ``func`` (a handler taking the parsed args and returning an exit code).
-SUBCOMMAND_MODULES: list[str] = ["cowdemo.cli_evaluate", "cowdemo.cli_runs"]
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON through a temp file and rename, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+SUBCOMMAND_MODULES: list[str] = [
+    "cowdemo.cli_evaluate",
+    "cowdemo.cli_runs",
+    "cowdemo.cli_datasets",
+]
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -54,6 +42,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from cowdemo import images
     from cowdemo.box import DetectorBox
     from cowdemo.draw import draw_detections
+    from cowdemo.files import write_json_atomic
 
     files = images.find_images(args.paths)
     if not files:

@@ -11,6 +11,7 @@ import io
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -93,10 +94,11 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an RGB array (for downloads)."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
+    """PNG bytes of an RGB array (OpenCV's encoder: several times faster than Pillow's)."""
+    ok, buffer = cv2.imencode(".png", cv2.cvtColor(np.asarray(image, np.uint8), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise CowdemoError("The image could not be encoded as PNG.")
+    return buffer.tobytes()
 
 
 def content_hash(data: bytes) -> str:
@@ -122,9 +124,6 @@ def find_images(paths: list[str | Path]) -> list[Path]:
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """Save an RGB array as PNG atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(encode_png(image))
-    os.replace(tmp, path)
-    return path
+    from cowdemo.files import atomic_write_bytes
+
+    return atomic_write_bytes(path, encode_png(image))

@@ -24,6 +24,7 @@ import numpy as np
 from cowdemo import images as image_io
 from cowdemo.detections import Detections
 from cowdemo.errors import CowdemoError
+from cowdemo.files import read_json
 
 ANNOTATIONS_FILE = "annotations.json"
 
@@ -73,12 +74,9 @@ class CocoDataset:
         """Read ``root/annotations.json`` (or a JSON file path, whose folder is the root)."""
         path = Path(root)
         json_path = path if path.suffix == ".json" else path / ANNOTATIONS_FILE
-        try:
-            coco = json.loads(json_path.read_text())
-        except FileNotFoundError:
-            raise CowdemoError(f"{json_path} does not exist: is {path} a dataset folder?") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CowdemoError(f"{json_path} is not valid JSON ({exc}).") from None
+        if not json_path.exists():
+            raise CowdemoError(f"{json_path} does not exist: is {path} a dataset folder?")
+        coco = read_json(json_path, "COCO annotations file")
         return cls(json_path.parent, coco, name or json_path.parent.name)
 
     # --- reading ----------------------------------------------------------------------------

@@ -52,6 +52,8 @@ import numpy as np
 
 from cowdemo.detections import Detections
 from cowdemo.errors import CowdemoError
+from cowdemo.files import atomic_write_bytes
+from cowdemo.images import encode_png
 
 CLASSES: tuple[str, ...] = ("cow",)
 COCO_CATEGORIES: list[dict[str, object]] = [{"id": 1, "name": "cow", "supercategory": "animal"}]
@@ -631,25 +633,6 @@ def make_scene(
 
 
 # --- files ----------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _encode_png(image: np.ndarray) -> bytes:
-    ok, buffer = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise CowdemoError("OpenCV could not encode a synthetic image as PNG.")
-    return buffer.tobytes()
-
-
 def make_dataset(
     out_dir: str | os.PathLike[str],
     n_images: int = 8,
@@ -680,7 +663,7 @@ def make_dataset(
     for index in range(n_images):
         scene = make_scene(scene_seed(seed, index), width, height, n_animals)
         file_name = f"images/synthetic_{index:06d}.png"
-        _atomic_write_bytes(root / file_name, _encode_png(scene.image))
+        atomic_write_bytes(root / file_name, encode_png(scene.image))
         image_id = index + 1
         images.append({"id": image_id, "file_name": file_name, "width": width, "height": height})
         for box, track_id in zip(scene.boxes, scene.track_ids):
@@ -704,7 +687,7 @@ def make_dataset(
         "categories": COCO_CATEGORIES,
     }
     json_path = root / "annotations.json"
-    _atomic_write_bytes(json_path, json.dumps(coco, indent=1).encode("utf-8"))
+    atomic_write_bytes(json_path, json.dumps(coco, indent=1).encode("utf-8"))
     return json_path
 
 
@@ -936,5 +919,5 @@ def write_mot_gt(path: str | os.PathLike[str], video: SyntheticVideo) -> Path:
         for frame, tid, left, top, w, h in sorted(mot_rows(video))
     ]
     path = Path(path)
-    _atomic_write_bytes(path, ("\n".join(lines) + "\n" if lines else "").encode("ascii"))
+    atomic_write_bytes(path, ("\n".join(lines) + "\n" if lines else "").encode("ascii"))
     return path

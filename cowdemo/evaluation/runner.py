@@ -9,7 +9,6 @@ stored result at once instead of predicting again.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from cowdemo.detections import Detections
 from cowdemo.devices import resolve_device
 from cowdemo.errors import CowdemoError
 from cowdemo.evaluation.detection import DetectionEvaluator, EvalResult, evaluate_coco
+from cowdemo.files import read_json
 from cowdemo.models.base import Detector
 from cowdemo.models.registry import find_model, load_detector
 from cowdemo.runs import RunStore, file_sha256
@@ -165,12 +165,7 @@ def evaluate_results_file(
     """Score a COCO results file from any external model (category ids of the dataset)."""
     store = store or RunStore()
     path = Path(results_path)
-    try:
-        results = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CowdemoError(f"{path}: no such results file.") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CowdemoError(f"{path} is not valid JSON ({exc}).") from None
+    results = read_json(path, "results file")
     start = time.perf_counter()
     result = evaluate_coco(dataset.coco, results)
     names = {int(c["id"]): str(c["name"]) for c in dataset.categories}

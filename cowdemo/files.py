@@ -1,0 +1,49 @@
+"""File helpers every module shares: atomic writes (temp file in the same folder, fsync, rename:
+a crash never leaves half a file) and JSON reading with one clear error."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cowdemo.errors import CowdemoError
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; the folder is created if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CowdemoError(f"Could not write {path} ({exc.strerror or exc}).") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | Path, data: Any, indent: int | None = 1) -> Path:
+    return atomic_write_bytes(path, json.dumps(data, indent=indent).encode("utf-8"))
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """Parsed JSON, or a one-line CowdemoError naming the file and what is wrong with it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CowdemoError(f"{path}: no such {what}.") from None
+    except IsADirectoryError:
+        raise CowdemoError(f"{path} is a folder, not a {what}.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CowdemoError(f"{path} is not valid JSON ({exc}).") from None
