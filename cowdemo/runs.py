@@ -84,8 +84,9 @@ class Run:
 def default_url() -> str:
     if os.environ.get("COWDEMO_RUNS_DB"):
         return os.environ["COWDEMO_RUNS_DB"]
-    data = Path(os.environ.get("COWDEMO_DATA", REPO_ROOT / "data"))
-    return f"sqlite:///{data / 'runs.sqlite'}"
+    from cowdemo.datasets.store import data_dir
+
+    return f"sqlite:///{data_dir() / 'runs.sqlite'}"
 
 
 def canonical_json(value: Any) -> str:

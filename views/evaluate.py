@@ -53,7 +53,8 @@ else:
     st.info("Press Evaluate. Results already computed for these inputs come back at once.")
     st.stop()
 
-evaluations = {m: load_run(r) for m, r in st.session_state["evaluate_runs"].items()}
+evaluations = {m: load_run(r) for m, (r, _) in st.session_state["evaluate_runs"].items()}
+was_stored = {m: stored for m, (_, stored) in st.session_state["evaluate_runs"].items()}
 results = {m: e.result for m, e in evaluations.items()}
 base = models[0]
 columns = st.columns(len(models))
@@ -62,7 +63,7 @@ for column, (model, e) in zip(columns, evaluations.items()):
     column.metric(f"{model} AP", f"{e.result.stats['AP']:.4f}",
                   None if delta is None else f"{delta:+.4f} vs {base}")
     column.caption(f"AP50 {e.result.stats['AP50']:.4f} · run {e.run_id}"
-                   + (" · stored result" if e.cached else f" · {e.duration_s:.1f} s"))
+                   + (" · stored result" if was_stored[model] else f" · {e.duration_s:.1f} s"))
 
 figures = [plots.stats_bars(results), plots.pr_curves(results), plots.per_class_ap(results),
            plots.ap50_vs_threshold(results)]

@@ -3,9 +3,12 @@
 import pandas as pd
 import streamlit as st
 
+from cowdemo.datasets.store import DatasetStore, data_dir
 from cowdemo.devices import describe_device
+from cowdemo.errors import CowdemoError
 from cowdemo.models.weights import checkpoints_dir
-from cowdemo.ui.common import registry, resolved_device, sidebar
+from cowdemo.runs import RunStore
+from cowdemo.ui.common import registry, resolved_device, show_error, sidebar
 
 cfg = sidebar()
 st.title("🐄 cowdemo")
@@ -21,10 +24,18 @@ st.page_link("views/predict.py", label="Start with Predict", icon="🔍")
 
 specs = registry()
 ready = [s for s in specs if s.status == "ready"]
-col_models, col_device, col_data = st.columns(3)
+col_models, col_device, col_data, col_runs = st.columns(4)
 col_models.metric("Models ready", f"{len(ready)} of {len(specs)}")
 col_device.metric("Device", describe_device(resolved_device(cfg.device)))
-col_data.metric("Sample data", "synthetic cows (built in)")
+try:
+    datasets = DatasetStore().list()
+    runs = RunStore().count()
+except CowdemoError as exc:
+    datasets, runs = [], 0
+    show_error(exc)
+col_data.metric("Datasets", len(datasets), help=f"in {data_dir()}; the synthetic sample "
+                "dataset is created on first use")
+col_runs.metric("Runs stored", runs)
 
 st.subheader("Models")
 st.dataframe(
@@ -37,6 +48,14 @@ st.dataframe(
     hide_index=True,
     width="stretch",
 )
+if datasets:
+    st.subheader("Datasets")
+    st.dataframe(
+        pd.DataFrame([{"dataset": d.name, "images": d.num_images, "boxes": d.num_boxes,
+                       "classes": ", ".join(d.classes), "progress": d.progress}
+                      for d in datasets]),
+        hide_index=True, width="stretch",
+    )  # fmt: skip
 if not ready:
     st.warning(
         f"No model is ready yet. Put weights in `{checkpoints_dir()}` as the table says "

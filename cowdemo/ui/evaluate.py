@@ -21,14 +21,14 @@ def dataset_store():
 
 def run_evaluation(
     model: str, dataset: CocoDataset, device: str, progress: Callable[[int, int], None]
-) -> int:
-    """Evaluate (or find the stored evaluation of) ``model`` on ``dataset``; returns the run id.
-    The detector comes from the page's shared model cache."""
+) -> tuple[int, bool]:
+    """Evaluate (or find the stored evaluation of) ``model`` on ``dataset``; returns the run id
+    and whether it was a stored result. The detector comes from the shared model cache."""
     from cowdemo.ui.common import detector
 
     evaluation = evaluate_model(model, dataset, device=device, store=RunStore(),
                                 progress=progress, loaded=detector(model, device))
-    return evaluation.run_id
+    return evaluation.run_id, evaluation.cached
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
