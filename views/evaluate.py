@@ -18,6 +18,10 @@ st.caption(
     "counted as confusions."
 )
 
+if not any(s.available for s in registry()):
+    st.warning("No model is ready: the Home page lists the models and how to get their weights. "
+               "External predictions can still be scored: `cowdemo evaluate --results F.json`.")
+    st.stop()
 store = dataset_store()
 datasets = [s.name for s in store.list()]
 ready = [s.name for s in registry() if s.available]
