@@ -44,14 +44,18 @@ def test_home_offline_without_weights_says_what_is_needed(monkeypatch, tmp_path)
     monkeypatch.setenv("COWDEMO_CHECKPOINTS", str(tmp_path))
     monkeypatch.setenv("COWDEMO_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("COWDEMO_DATA", str(tmp_path / "data"))
     at = app().run()
     assert not at.exception
     assert any("No model is ready yet" in w.value for w in at.warning)
     reasons = " ".join(at.dataframe[0].value["how to get it"])
     assert "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth" in reasons
-    at.switch_page("views/predict.py").run()
-    assert not at.exception
-    assert any("No model is ready" in w.value for w in at.warning)
+    for page in ("views/predict.py", "views/evaluate.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert any("No model is ready:" in w.value for w in at.main.warning), page
+    at.switch_page("views/runs.py").run()
+    assert not at.exception and "No runs yet" in at.main.info[0].value
 
 
 def test_predict_samples_show_dog_vs_cow_side_by_side(demo_env):
