@@ -27,7 +27,8 @@ def run_evaluation(
     from cowdemo.ui.common import detector
 
     evaluation = evaluate_model(model, dataset, device=device, store=RunStore(),
-                                progress=progress, loaded=detector(model, device))
+                                progress=progress, loaded=detector(model, device),
+                                batch_size=4 if device.startswith("cuda") else 1)
     return evaluation.run_id, evaluation.cached
 
 
