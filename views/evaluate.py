@@ -4,6 +4,7 @@ of where each model wins and loses."""
 import streamlit as st
 
 from cowdemo import plots
+from cowdemo.datasets import open_dataset
 from cowdemo.draw import FN_COLOR, FP_COLOR, TP_COLOR, draw_outcomes
 from cowdemo.errors import CowdemoError
 from cowdemo.evaluation import report
@@ -38,7 +39,7 @@ if not models or not dataset_name:
 key = (dataset_name, tuple(models), resolved_device(cfg.device))
 if st.button("Evaluate", type="primary") or st.session_state.get("evaluate_key") == key:
     try:
-        dataset = store.get(dataset_name)
+        dataset = open_dataset(dataset_name, store)
         run_ids = {}
         for model in models:
             bar = st.progress(0.0, text=f"{model}: predicting on {dataset_name}")
@@ -102,7 +103,7 @@ order = st.selectbox("Sort images by", sort_options)
 column_name = "difference" if order == sort_options[0] else f"{order[len('errors of '):]} errors"
 errors = errors.sort_values(column_name, ascending=False, kind="stable")
 shown = st.slider("Images shown", 1, max(1, len(errors)), min(6, len(errors)))
-dataset = store.get(dataset_name)
+dataset = open_dataset(dataset_name, store)
 for image_id in errors["image_id"].head(shown):
     info = dataset.image_info(image_id)
     st.markdown(f"**{info['file_name']}** (image {image_id})")

@@ -7,14 +7,23 @@ from pathlib import Path
 from cowdemo.datasets.coco import CocoDataset
 
 
-def open_dataset(name_or_path: str | Path) -> CocoDataset:
-    """A dataset folder (or COCO JSON file) by path, else a dataset of the app's store by name."""
+def open_dataset(name_or_path: str | Path, store=None) -> CocoDataset:
+    """A dataset folder (or COCO JSON file) by path, else the images marked done of a dataset
+    of the app's store by name (an image nobody has annotated yet is not ground truth)."""
     path = Path(name_or_path)
-    if path.exists():
+    if store is None and path.exists():
         return CocoDataset.load(path)
     from cowdemo.datasets.store import DatasetStore
+    from cowdemo.errors import CowdemoError
 
-    return DatasetStore().get(str(name_or_path))
+    store = store or DatasetStore()
+    dataset = store.annotated(str(name_or_path))
+    if not dataset.image_ids:
+        raise CowdemoError(
+            f"Dataset {name_or_path} has no image marked done yet: annotate some on the "
+            "Annotate page (or import labelled data)."
+        )
+    return dataset
 
 
 __all__ = ["CocoDataset", "open_dataset"]

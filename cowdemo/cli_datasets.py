@@ -1,0 +1,178 @@
+"""`cowdemo datasets list|show|import|export|sample|delete`: the app's dataset store from the
+command line (see docs/datasets.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cowdemo.errors import CowdemoError
+
+FORMAT_CHOICES = ("auto", "coco", "yolo", "voc", "zip", "images")
+
+
+def _store(args: argparse.Namespace):
+    from cowdemo.datasets.store import DatasetStore
+
+    return DatasetStore(Path(args.root) if args.root else None)
+
+
+def _classes(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    summaries = store.list()
+    if not summaries:
+        print(f"No datasets in {store.root}. `cowdemo datasets import` or `cowdemo datasets "
+              "sample` makes one.")
+        return 0
+    width = max(len(s.name) for s in summaries)
+    print(f"{'name':<{width}}  {'images':>6}  {'done':>6}  {'boxes':>6}  modified          "
+          "classes")
+    for s in summaries:
+        print(f"{s.name:<{width}}  {s.num_images:>6}  {s.num_annotated_images:>6}  "
+              f"{s.num_boxes:>6}  {s.modified:%Y-%m-%d %H:%M}  {', '.join(s.classes)}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from cowdemo.datasets.formats import is_done
+
+    store = _store(args)
+    summary = store.summary(args.name)
+    dataset = store.get(args.name)
+    print(f"{summary.name}: {summary.progress}, {summary.num_boxes} boxes")
+    print(f"folder:   {summary.path}")
+    print(f"modified: {summary.modified:%Y-%m-%d %H:%M:%S}")
+    print("classes:  " + ", ".join(
+        f"{name} ({dataset.num_boxes(name)})" for name in dataset.classes))
+    missing = [im for im in dataset.images if not dataset.image_path(im["id"]).is_file()]
+    if missing:
+        print(f"images without a file: {len(missing)} (add them with the same file names)")
+    if args.images:
+        for image in dataset.images:
+            boxes = len(dataset.annotations(image["id"]))
+            mark = "done" if is_done(image) else "todo"
+            print(f"  {image['id']:>6}  {mark}  {boxes:>3} boxes  {image['width']}x"
+                  f"{image['height']}  {image['file_name']}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from cowdemo.datasets.formats import ImportRejected
+    from cowdemo.datasets.store import check_name
+
+    source = Path(args.source)
+    name = args.name or _default_name(source)
+    check_name(name)
+    try:
+        dataset, report = _store(args).import_path(
+            name, source, args.format, classes=_classes(args.classes),
+            images_dir=args.images, replace=args.replace,
+            voc_one_based=not args.voc_zero_based,
+        )
+    except ImportRejected as exc:
+        if len(exc.report.errors) > 1:  # every problem, then the summary (main prints it)
+            for line in exc.report.lines():
+                print(line, file=sys.stderr)
+        raise
+    for line in report.lines():
+        print(line, file=sys.stderr)
+    print(f"imported dataset '{name}' ({dataset.root}) from {report.summary()}")
+    return 0
+
+
+def _default_name(source: Path) -> str:
+    import re
+
+    stem = source.stem if source.is_file() else source.resolve().name
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:64]
+    if not name:
+        raise CowdemoError(f"Cannot make a dataset name from {source}: give --name.")
+    return name
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    fmt = args.format
+    if fmt == "auto":
+        fmt = "zip" if out.suffix.lower() == ".zip" else "coco"
+    with_images = not args.no_images
+    path = _store(args).export(args.name, out, fmt, with_images, args.overwrite, args.zip_format)
+    kind = f"zip of {args.zip_format}" if fmt == "zip" else fmt
+    print(f"exported dataset '{args.name}' as {kind}{'' if with_images else ' (no images)'} to "
+          f"{path}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    dataset = _store(args).ensure_sample()
+    print(f"sample dataset '{dataset.name}': {len(dataset.images)} images, "
+          f"{dataset.num_boxes()} boxes ({dataset.root})")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise CowdemoError(f"Deleting dataset '{args.name}' removes its images and boxes: add "
+                           "--yes to confirm.")
+    _store(args).delete(args.name)
+    print(f"deleted dataset '{args.name}'")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "datasets", help="list, show, import and export annotated datasets",
+        description="The app's datasets (COWDEMO_DATA/datasets): COCO JSON + images each.",
+    )
+    parser.add_argument("--root", help="datasets folder (default: $COWDEMO_DATA/datasets)")
+    sub = parser.add_subparsers(dest="datasets_command", required=True)
+
+    listing = sub.add_parser("list", help="every dataset: images, done, boxes, classes")
+    listing.set_defaults(func=cmd_list)
+
+    show = sub.add_parser("show", help="one dataset: progress, classes, box counts")
+    show.add_argument("name")
+    show.add_argument("--images", action="store_true", help="also list every image")
+    show.set_defaults(func=cmd_show)
+
+    imp = sub.add_parser(
+        "import", help="import COCO JSON, YOLO, Pascal VOC or a zip (validated first)",
+        description="Validate and import a dataset. Every problem is listed, one per line; a "
+                    "rejected import changes nothing (exit code 2).",
+    )
+    imp.add_argument("source", help="a .zip, a COCO .json file, or a folder")
+    imp.add_argument("--name", help="dataset name (default: from the file or folder name)")
+    imp.add_argument("--format", choices=FORMAT_CHOICES, default="auto")
+    imp.add_argument("--images", help="folder of the images (COCO JSON and VOC)")
+    imp.add_argument("--classes", help="comma-separated class names (YOLO without classes.txt; "
+                                       "otherwise the only classes allowed)")
+    imp.add_argument("--replace", action="store_true", help="replace a dataset of that name")
+    imp.add_argument("--voc-zero-based", action="store_true",
+                     help="VOC files with 0-based xmin/ymin (the devkit's are 1-based)")
+    imp.set_defaults(func=cmd_import)
+
+    exp = sub.add_parser("export", help="export a dataset as COCO, YOLO, VOC or a zip")
+    exp.add_argument("name")
+    exp.add_argument("out", help="output folder, a .json file (COCO without images) or a .zip")
+    exp.add_argument("--format", choices=("auto", "coco", "yolo", "voc", "zip"), default="auto",
+                     help="auto: zip for a .zip path, else coco")
+    exp.add_argument("--zip-format", choices=("coco", "yolo", "voc"), default="coco",
+                     help="what the zip holds")
+    exp.add_argument("--no-images", action="store_true", help="labels only, no image files")
+    exp.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    exp.set_defaults(func=cmd_export)
+
+    sample = sub.add_parser("sample", help="create the ready synthetic-sample dataset")
+    sample.set_defaults(func=cmd_sample)
+
+    delete = sub.add_parser("delete", help="delete a dataset and its images")
+    delete.add_argument("name")
+    delete.add_argument("--yes", action="store_true", help="confirm")
+    delete.set_defaults(func=cmd_delete)
