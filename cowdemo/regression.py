@@ -12,8 +12,11 @@ from typing import Any
 from cowdemo.errors import CowdemoError
 from cowdemo.runs import Run, RunStore
 
-HIGHER_IS_BETTER_EXCEPT = {"num_switches", "num_fragmentations", "num_false_positives",
-                           "num_misses", "motp", "loss", "id_switches"}
+HIGHER_IS_BETTER_EXCEPT = {
+    "num_switches", "num_fragmentations", "num_false_positives", "num_misses", "motp", "loss",
+    "id_switches", "ID switches", "Fragmentations", "False positives", "Misses (FN)", "MOTP",
+    "Suspected switches", "Extra tracks", "Mostly lost",
+}  # fmt: skip
 
 
 def higher_is_better(metric: str) -> bool:

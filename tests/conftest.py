@@ -51,3 +51,18 @@ def demo_env(demo_checkpoints, monkeypatch, tmp_path) -> Path:
     monkeypatch.setenv("COWDEMO_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     return demo_checkpoints
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_data_dir(tmp_path_factory):
+    """No test writes into the checkout's data/ folder: a session-wide data dir by default
+    (tests that need their own set COWDEMO_DATA themselves)."""
+    import os
+
+    previous = os.environ.get("COWDEMO_DATA")
+    os.environ["COWDEMO_DATA"] = str(tmp_path_factory.mktemp("data"))
+    yield
+    if previous is None:
+        os.environ.pop("COWDEMO_DATA", None)
+    else:
+        os.environ["COWDEMO_DATA"] = previous

@@ -11,6 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # import name for each direct requirement (the rest are pulled in by these)
 IMPORTS = {
+    "av": "av",
     "streamlit": "streamlit",
     "streamlit-drawable-canvas": "streamlit_drawable_canvas",
     "torch": "torch",

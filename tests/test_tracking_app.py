@@ -1,0 +1,79 @@
+"""The Track page through streamlit.testing's AppTest: real models (the small checkpoints of
+conftest), the synthetic sample video, cached detections, bad uploads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cowdemo.datasets.synthetic import make_video_frames, write_video
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def track_page(demo_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("COWDEMO_DATA", str(tmp_path / "data"))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300).run()
+    at.switch_page("views/track.py").run()
+    assert not at.exception
+    # 3 frames keep the test quick; delay 0 shows tracks from the first frame
+    at.number_input(key="track_max_frames").set_value(3)
+    at.slider(key="track_a_delay_15").set_value(0)
+    return at.run()
+
+
+def detection_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "data" / "cache" / "detections").glob("*.npz"))
+
+
+def test_sample_video_tracked_by_both_models_and_retuned_without_detecting(track_page, tmp_path):
+    at = track_page
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert [h.value for h in at.subheader][:2] == ["frcnn-mobilenet-v3-coco", "cows-finetuned"]
+    assert len(at.get("video")) == 2
+    assert len(at.get("plotly_chart")) == 1
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["metric", "frcnn-mobilenet-v3-coco", "cows-finetuned",
+                                   "meaning"]  # fmt: skip
+    assert {"MOTA", "IDF1", "HOTA", "ID switches"} <= set(table["metric"])
+    # the COCO model calls cows "dog": with the class filter on cow it tracks nothing
+    metrics = {m.label: m.value for m in at.metric}
+    assert "Tracks" in metrics
+    files = detection_files(tmp_path)
+    assert len(files) == 2
+    stamps = [f.stat().st_mtime_ns for f in files]
+
+    at.number_input(key="track_a_threshold_euclidean").set_value(60.0).run()
+    assert not at.exception
+    assert detection_files(tmp_path) == files, "re-tracking ran no detection pass"
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+
+    at.radio(key="track_compare").set_value("Two tracker settings").run()
+    assert not at.exception
+    labels = [h.value for h in at.subheader][:2]
+    assert labels == [f"frcnn-mobilenet-v3-coco · settings {n}" for n in (1, 2)]
+    assert detection_files(tmp_path) == files, "model A's detections are reused"
+
+
+def test_bad_uploads_show_one_error_and_the_page_keeps_serving(track_page, tmp_path):
+    at = track_page
+    at.file_uploader(key="track_upload").set_value(
+        ("holiday.mp4", b"definitely not a video" * 100, "video/mp4")
+    ).run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("holiday.mp4 is not a video" in e.value for e in at.error)
+
+    good = write_video(tmp_path / "cows.avi", make_video_frames(seed=1, n_frames=3))
+    at.file_uploader(key="track_upload").set_value(
+        ("cows.avi", good.read_bytes(), "video/x-msvideo")
+    ).run()
+    at.file_uploader(key="track_gt").set_value(("gt.txt", b"1,2,3\n", "text/plain")).run()
+    assert not at.exception
+    assert any("gt.txt line 1: expected 6 to 10 values" in e.value for e in at.error)
