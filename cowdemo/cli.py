@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "cowdemo.cli_evaluate",
     "cowdemo.cli_runs",
     "cowdemo.cli_datasets",
+    "cowdemo.cli_track",
 ]
 
 

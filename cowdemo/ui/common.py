@@ -21,6 +21,9 @@ NO_MODEL = "(none)"
 PAGES: tuple[tuple[str, str, str], ...] = (
     ("views/home.py", "Home", "🏠"),
     ("views/predict.py", "Predict", "🔍"),
+    ("views/annotate.py", "Annotate", "✏️"),
+    ("views/evaluate.py", "Evaluate", "📊"),
+    ("views/track.py", "Track", "🎥"),
     ("views/runs.py", "Runs", "📈"),
 )
 

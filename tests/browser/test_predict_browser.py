@@ -41,8 +41,10 @@ def test_upload_shows_annotated_images_and_table(page, server_factory, demo_chec
     wait_for_app(page)
     shown = page.locator('[data-testid="stImage"] img')
     assert shown.count() == 2, "model A and model B side by side"
-    for i in range(2):
-        assert shown.nth(i).evaluate("img => img.complete && img.naturalWidth") == 640
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+        ".every(img => img.complete && img.naturalWidth === 640)"
+    )
     captions = page.locator('[data-testid="stImage"]').all_inner_texts()
     assert any("frcnn-mobilenet-v3-coco" in c for c in captions)
     assert any(re.search(r"cows-finetuned: \d+ cow \(best 1\.00\)", c) for c in captions)
