@@ -6,30 +6,38 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cowdemo.errors import CowdemoError
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; the folder is created if needed."""
+def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(handle)`` on a temp file in ``path``'s folder, fsync, then rename it onto
+    ``path``: the previous file stays whole until the new one is complete, whatever happens in
+    between (a full disk included). OSError is raised as is (callers read its errno)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise CowdemoError(f"Could not write {path} ({exc.strerror or exc}).") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; the folder is created if needed."""
+    try:
+        return atomic_write_with(path, lambda handle: handle.write(data))
+    except OSError as exc:
+        raise CowdemoError(f"Could not write {path} ({exc.strerror or exc}).") from None
 
 
 def write_json_atomic(path: str | Path, data: Any, indent: int | None = 1) -> Path:

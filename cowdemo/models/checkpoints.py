@@ -9,8 +9,6 @@ File layout (a plain dict that ``torch.load(weights_only=True)`` reads)::
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import torch
 
 from cowdemo.errors import CowdemoError
+from cowdemo.files import atomic_write_with
 from cowdemo.models.torchvision_frcnn import TorchvisionDetector, _load_into, get_architecture
 from cowdemo.models.weights import load_state_dict
 
@@ -44,8 +43,6 @@ def save_checkpoint(
 ) -> Path:
     """Write atomically (temp file in the same folder, then rename): a crash mid-write never
     replaces a good checkpoint with a broken one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "cowdemo_checkpoint": FORMAT_VERSION,
         "architecture": architecture,
@@ -54,17 +51,13 @@ def save_checkpoint(
         "metadata": dict(metadata or {}),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(payload: dict[str, Any], path: str | Path) -> Path:
+    """``torch.save`` through :func:`cowdemo.files.atomic_write_with`: a crash or a full disk
+    mid-write never replaces a good checkpoint with a broken one (OSError is raised as is)."""
+    return atomic_write_with(path, lambda handle: torch.save(payload, handle))
 
 
 def _read(path: Path, mmap: bool) -> dict:
@@ -99,6 +92,21 @@ def read_checkpoint_info(path: str | Path) -> CheckpointInfo:
     )
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """The whole checkpoint (weights included) as the plain dict described above."""
+    return _read(Path(path), mmap=False)
+
+
+def apply_inference_settings(model: torch.nn.Module, metadata: dict[str, Any]) -> None:
+    """The input size a fine-tune learned at (``metadata["inference"]``, written by
+    ``cowdemo.training``): a model trained on 320-pixel images is run on 320-pixel images."""
+    settings = metadata.get("inference") or {}
+    if "min_size" in settings:
+        model.transform.min_size = (int(settings["min_size"]),)
+    if "max_size" in settings:
+        model.transform.max_size = int(settings["max_size"])
+
+
 def load_checkpoint_detector(path: str | Path, device: str, name: str | None = None):
     """A ready detector from a cowdemo checkpoint; output label k is ``classes[k - 1]``."""
     path = Path(path)
@@ -107,5 +115,6 @@ def load_checkpoint_detector(path: str | Path, device: str, name: str | None = N
     classes = [str(c) for c in data["classes"]]
     model = arch.build(num_classes=len(classes) + 1)
     _load_into(model, data["model"], path, arch.name)
+    apply_inference_settings(model, dict(data.get("metadata", {})))
     label_map = {k + 1: k for k in range(len(classes))}
     return TorchvisionDetector(name or path.stem, model, classes, label_map, device)
