@@ -99,6 +99,27 @@ class DetectorBox:
             dataset = open_dataset(dataset)
         return evaluate_model(self.detector, dataset, store=store, progress=progress).result
 
+    def train(self, dataset, iterations: int = 1000, classes=("cow",), out=None, **settings):
+        """Fine-tune this model on ``dataset`` (a CocoDataset, a store name, a folder, a COCO
+        instances JSON, a Deep Lake path or hub:// URL) for ``iterations`` steps, as the
+        notebook's ``train``; afterwards this box predicts with the fine-tuned model. Other
+        settings are :class:`cowdemo.training.TrainConfig` fields (``batch_size``,
+        ``image_size``, ``lr``, ...); ``out`` names the checkpoint (``checkpoints/NAME``).
+        Returns the :class:`cowdemo.training.TrainResult` (``.metrics["AP50"]``,
+        ``.checkpoint``, ``.history``)."""
+        from cowdemo.training import TrainConfig
+        from cowdemo.training import train as run_training
+
+        options = {k: settings.pop(k) for k in ("val_dataset", "fresh", "compare", "record",
+                                                "progress", "images") if k in settings}
+        device = settings.pop("device", self.detector.device)
+        config = TrainConfig(base=self.detector.name, classes=tuple(classes),
+                             iterations=iterations, device=device, **settings)
+        result = run_training(config, dataset, out=out, **options)
+        if result.completed:
+            self.detector = load_detector(str(result.checkpoint), device=self.detector.device)
+        return result
+
     def _run(self, batch: list[np.ndarray]) -> list[Detections]:
         return [
             d.filter(self.score_threshold, self.classes) for d in self.detector.predict_batch(batch)

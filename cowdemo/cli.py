@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "cowdemo.cli_runs",
     "cowdemo.cli_datasets",
     "cowdemo.cli_track",
+    "cowdemo.cli_train",
 ]
 
 
