@@ -23,6 +23,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("views/predict.py", "Predict", "🔍"),
     ("views/annotate.py", "Annotate", "✏️"),
     ("views/evaluate.py", "Evaluate", "📊"),
+    ("views/finetune.py", "Fine-tune", "🎯"),
     ("views/track.py", "Track", "🎥"),
     ("views/runs.py", "Runs", "📈"),
 )

@@ -1,0 +1,66 @@
+"""Helpers for the Fine-tune page: what can be fine-tuned, on what, and how a job is shown."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from typing import Any
+
+from cowdemo.errors import CowdemoError
+from cowdemo.models.registry import ModelSpec
+from cowdemo.training.surgery import TRAINABLE_KINDS
+
+SYNTHETIC_CHOICE = "synthetic cows (generated, 200 images)"
+PATH_CHOICE = "a folder, COCO instances JSON, Deep Lake path or hub:// URL…"
+STATE_ICONS = {"starting": "⏳", "preparing": "🔎", "training": "🏃", "evaluating": "📏",
+               "saving": "💾", "completed": "✅", "stopped": "⏸️", "failed": "❌"}
+
+
+def trainable(specs: list[ModelSpec]) -> list[str]:
+    """Registry models a fine-tune can start from (torchvision Faster R-CNNs, fine-tunes)."""
+    return [s.name for s in specs if s.kind in TRAINABLE_KINDS and s.available]
+
+
+def store_datasets() -> list[Any]:
+    """The app's datasets (the sample one made on first use); [] without a store."""
+    try:
+        from cowdemo.datasets.store import DatasetStore
+    except ImportError:
+        return []
+    store = DatasetStore()
+    with contextlib.suppress(CowdemoError, OSError):  # a read-only data folder still lists
+        store.ensure_sample()
+    return store.list()
+
+
+def default_name(dataset: str, base: str, classes: list[str]) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{'-'.join(classes) or 'model'}-{dataset}")[:40]
+    short = base.removesuffix("-coco")
+    return f"{stem.strip('-')}-{short}-{time.strftime('%m%d-%H%M')}"
+
+
+def minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def progress_text(status: dict[str, Any]) -> tuple[float, str]:
+    done, total = int(status.get("iteration") or 0), int(status.get("iterations") or 1)
+    text = f"iteration {done} of {total}"
+    if status.get("sec_per_iter") and status.get("state") in ("training", "evaluating",
+                                                              "saving"):
+        text += (f" · {status['sec_per_iter']:.2f} s/iteration · ETA "
+                 f"{minutes(status.get('eta_s'))}")
+    return min(1.0, done / max(total, 1)), text
+
+
+def job_label(status: dict[str, Any]) -> str:
+    icon = STATE_ICONS.get(status.get("state", ""), "•")
+    when = time.strftime("%m-%d %H:%M", time.localtime(status.get("created_at", 0)))
+    return f"{icon} {status.get('model_name', '?')} · {status.get('state', '?')} · {when}"
