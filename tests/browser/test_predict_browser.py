@@ -8,6 +8,7 @@ import re
 import pytest
 from browser_support import copy_model, screenshot, wait_for_app
 from helpers import cow_photo_path, shared_path
+from playwright.sync_api import expect
 
 from cowdemo import images
 from cowdemo.datasets.synthetic import make_scene
@@ -40,7 +41,9 @@ def test_upload_shows_annotated_images_and_table(page, server_factory, demo_chec
     page.get_by_role("heading", name="pasture.png").wait_for()
     wait_for_app(page)
     shown = page.locator('[data-testid="stImage"] img')
-    assert shown.count() == 2, "model A and model B side by side"
+    # The heading is drawn before the models run; the status widget can be absent for a moment
+    # in between, so wait for the images themselves: model A and model B side by side.
+    expect(shown).to_have_count(2, timeout=120_000)
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
         ".every(img => img.complete && img.naturalWidth === 640)"

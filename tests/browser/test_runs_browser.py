@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from browser_support import screenshot, wait_for_app
+from playwright.sync_api import expect
 
 from cowdemo.runs import RunStore
 
@@ -21,7 +22,7 @@ def test_runs_page_shows_history_chart_drop_and_diff(page, server_factory, tmp_p
     page.goto(f"{server.url}/runs")
     wait_for_app(page)
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
-    assert page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').count() == 1
+    expect(page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')).to_have_count(1)
     legend = page.locator('[data-testid="stPlotlyChart"] .legendtext').evaluate_all(
         "nodes => nodes.map(n => n.textContent)"
     )
