@@ -39,3 +39,14 @@ def cow_photo_path() -> Path:
         "the real cow photo is absent: `scripts/setup.sh --test` unpacks it from Debian's "
         "r-cran-cowplot package (or apt-get install --no-install-recommends r-cran-cowplot)"
     )
+
+
+def open_page(page: str, timeout: float = 120):
+    """A real AppTest run of app.py switched to ``page`` (e.g. "views/track.py"), checked to
+    have run without an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at

@@ -5,9 +5,9 @@ needs a browser (tests/browser/test_annotate_browser.py); here it returns its in
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from helpers import open_page
 from streamlit.testing.v1 import AppTest
 
 from cowdemo import images
@@ -16,7 +16,6 @@ from cowdemo.datasets.store import DatasetStore
 from cowdemo.datasets.synthetic import make_scene
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -26,9 +25,7 @@ def store(demo_env, tmp_path, monkeypatch) -> DatasetStore:
 
 
 def annotate_page() -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120).run()
-    at.switch_page("views/annotate.py").run()
-    assert not at.exception
+    at = open_page("views/annotate.py", timeout=120)
     return at
 
 

@@ -6,21 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from helpers import open_page
 
 from cowdemo.datasets.synthetic import make_video_frames, write_video
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def track_page(demo_env, tmp_path, monkeypatch):
     monkeypatch.setenv("COWDEMO_DATA", str(tmp_path / "data"))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300).run()
-    at.switch_page("views/track.py").run()
-    assert not at.exception
+    at = open_page("views/track.py", timeout=300)
     # 3 frames keep the test quick; delay 0 shows tracks from the first frame
     at.number_input(key="track_max_frames").set_value(3)
     at.slider(key="track_a_delay_15").set_value(0)

@@ -3,23 +3,18 @@ finished job read back from its folder."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
+from helpers import open_page
 
 from cowdemo.training.locks import DeviceLock
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def finetune(demo_env, tmp_path, monkeypatch):
     monkeypatch.setenv("COWDEMO_DATA", str(tmp_path / "data"))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120).run()
-    at.switch_page("views/finetune.py").run()
-    assert not at.exception, at.exception
+    at = open_page("views/finetune.py", timeout=120)
     return at
 
 
