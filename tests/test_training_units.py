@@ -267,3 +267,30 @@ def test_torchrun_command_line():
     start = multi.index("--node-rank")
     assert multi[start:start + 6] == ["--node-rank", "1", "--master-addr", "10.0.0.1",
                                       "--master-port", "29400"]
+
+
+def test_charts_show_first_steps_as_points_and_thin_long_runs_keeping_the_last():
+    from cowdemo.training import charts
+
+    def rows(n: int) -> list[dict]:
+        return [{"type": "train", "iteration": i, "loss": 2.0 / i, "lr": 0.01,
+                 "losses": {k: 0.5 / i for k in charts.LOSS_LABELS}} for i in range(1, n + 1)]
+
+    first = charts.loss_figure(rows(1))
+    assert [t.name for t in first.data][:2] == ["total", "total (smoothed)"]
+    assert len(first.data) == 6 and all(t.mode == "lines+markers" for t in first.data)
+    assert list(first.data[0].x) == [1] and first.layout.title.text == "Loss (iteration 1)"
+    assert charts.lr_figure(rows(1)).data[0].mode == "lines+markers"
+
+    long = charts.loss_figure(rows(5001))
+    x = list(long.data[0].x)
+    assert long.data[0].mode == "lines" and len(x) <= charts.MAX_POINTS + 1
+    assert x[0] == 1 and x[-1] == 5001 and x == sorted(x)
+    assert long.data[0].y[-1] == pytest.approx(2.0 / 5001)
+
+    evals = [{"type": "eval", "iteration": 0, "AP": -1.0, "AP50": 0.0, "AP75": -1.0},
+             {"type": "eval", "iteration": 100, "AP": 0.4, "AP50": 0.7, "AP75": 0.35}]
+    fig = charts.map_figure(evals)
+    ap50 = next(t for t in fig.data if t.name == "AP50")
+    ap = next(t for t in fig.data if t.name == "AP")
+    assert list(ap50.y) == [0.0, 0.7] and list(ap.y) == [None, 0.4]  # -1: no value, not zero

@@ -37,6 +37,11 @@ def _smooth(values: list[float], window: int) -> list[float]:
 
 
 MAX_POINTS = 2000
+MARKERS_UP_TO = 30  # a run's first steps are points, not an empty chart
+
+
+def _mode(n: int) -> str:
+    return "lines+markers" if n <= MARKERS_UP_TO else "lines"
 
 
 def _train_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -54,11 +59,12 @@ def loss_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
     x = [r["iteration"] for r in steps]
     fig = go.Figure()
     total = [float(r["loss"]) for r in steps]
-    fig.add_scatter(x=x, y=total, mode="lines", name="total", line={"color": "#bbbbbb"})
-    fig.add_scatter(x=x, y=_smooth(total, max(1, len(total) // 50)), mode="lines",
+    mode = _mode(len(x))
+    fig.add_scatter(x=x, y=total, mode=mode, name="total", line={"color": "#bbbbbb"})
+    fig.add_scatter(x=x, y=_smooth(total, max(1, len(total) // 50)), mode=mode,
                     name="total (smoothed)", line={"color": "#1b2a1b", "width": 2.5})
     for key, label in LOSS_LABELS.items():
-        fig.add_scatter(x=x, y=[r.get("losses", {}).get(key) for r in steps], mode="lines",
+        fig.add_scatter(x=x, y=[r.get("losses", {}).get(key) for r in steps], mode=mode,
                         name=label, line={"width": 1})
     last = x[-1] if x else 0
     return _layout(fig, f"Loss (iteration {last})", "iteration", "loss")
@@ -68,7 +74,7 @@ def lr_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
     steps = _train_rows(rows)
     fig = go.Figure()
     fig.add_scatter(x=[r["iteration"] for r in steps], y=[r.get("lr") for r in steps],
-                    mode="lines", name="learning rate", line={"color": "#2e7d32"})
+                    mode=_mode(len(steps)), name="learning rate", line={"color": "#2e7d32"})
     return _layout(fig, "Learning rate", "iteration", "lr")
 
 
