@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from training_support import synthetic
+from training_support import BASE, synthetic
 
 import cowdemo.files
 from cowdemo.datasets.coco import CocoDataset
@@ -294,3 +294,22 @@ def test_charts_show_first_steps_as_points_and_thin_long_runs_keeping_the_last()
     ap50 = next(t for t in fig.data if t.name == "AP50")
     ap = next(t for t in fig.data if t.name == "AP")
     assert list(ap50.y) == [0.0, 0.7] and list(ap.y) == [None, 0.4]  # -1: no value, not zero
+
+
+def test_learning_rate_chart_shows_the_planned_schedule_behind_the_steps_done():
+    from cowdemo.training import charts
+
+    config = TrainConfig(base=BASE, classes=("cow",), iterations=1000, warmup=100,
+                         schedule="cosine").to_dict()
+    settings = TrainConfig.from_dict(config)
+    done = [{"type": "train", "iteration": i, "loss": 1.0, "lr": lr_at(i - 1, settings, 0.02)}
+            for i in range(1, 11)]
+    fig = charts.lr_figure(done, config, 0.02)
+    plan, steps = fig.data
+    assert plan.name == "planned" and steps.name == "learning rate"
+    assert plan.x[0] == 0 and plan.x[-1] == 1000 and 100 in plan.x
+    peak_at = plan.x[int(np.argmax(plan.y))]
+    assert peak_at == 100 and max(plan.y) == pytest.approx(0.02 * 0.5 * (1 + np.cos(np.pi / 10)))
+    assert plan.y[-1] == pytest.approx(0.0, abs=1e-12)
+    assert list(steps.x) == list(range(1, 11))
+    assert charts.lr_figure(done, {"bogus": 1}, 0.02).data[0].name == "learning rate"

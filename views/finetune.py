@@ -85,7 +85,9 @@ def new_job_form() -> None:
         a1, a2, a3, a4 = st.columns(4)
         optimizer = a1.selectbox("Optimizer", ["sgd", "adamw"])
         lr = a2.number_input("Learning rate (0: automatic)", 0.0, 1.0, 0.0, format="%.5f")
-        warmup = a3.number_input("Warm-up iterations", 0, 100_000, 100)
+        warmup = a3.number_input("Warm-up iterations", 0, 100_000, min(100, int(iterations) // 10),
+                                 help="The learning rate rises linearly from ~0 over these "
+                                 "first iterations (default: 10% of the run, at most 100).")
         schedule = a4.selectbox("Schedule", ["cosine", "step", "constant"])
         b1, b2, b3, b4 = st.columns(4)
         eval_every = b1.number_input("Evaluate every", 0, 1_000_000, 200,
@@ -167,7 +169,8 @@ def show_job(job_id: str) -> None:
     if any(r.get("type") == "train" for r in rows):
         left, right = st.columns(2)
         left.plotly_chart(charts.loss_figure(rows), key=f"loss-{job.id}")
-        right.plotly_chart(charts.lr_figure(rows), key=f"lr-{job.id}")
+        right.plotly_chart(charts.lr_figure(rows, status.get("config"), status.get("peak_lr")),
+                           key=f"lr-{job.id}")
     if any(r.get("type") == "eval" for r in rows):
         st.plotly_chart(charts.map_figure(rows), key=f"map-{job.id}")
     if state == "completed":

@@ -70,9 +70,36 @@ def loss_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
     return _layout(fig, f"Loss (iteration {last})", "iteration", "loss")
 
 
-def lr_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
+def planned_schedule(config: dict[str, Any] | None, peak: float | None,
+                     points: int = 400) -> tuple[list[int], list[float]]:
+    """The learning rate the run will use at every iteration (warm-up, then its schedule), from
+    the settings in its status; ([], []) when they are missing or unreadable."""
+    from cowdemo.errors import CowdemoError
+    from cowdemo.training.config import TrainConfig
+    from cowdemo.training.engine import lr_at
+
+    if not config or not peak:
+        return [], []
+    try:
+        settings = TrainConfig.from_dict(dict(config))
+    except (CowdemoError, TypeError, ValueError):
+        return [], []
+    total = settings.iterations
+    stride = max(1, total // points)
+    x = sorted({*range(0, total, stride), min(settings.warmup, total), total})
+    return x, [lr_at(i, settings, float(peak)) for i in x]
+
+
+def lr_figure(rows: Sequence[dict[str, Any]], config: dict[str, Any] | None = None,
+              peak: float | None = None) -> go.Figure:
+    """The learning rate of the steps done, over the whole planned schedule (dashed) when the
+    run's settings are given."""
     steps = _train_rows(rows)
     fig = go.Figure()
+    plan_x, plan_y = planned_schedule(config, peak)
+    if plan_x:
+        fig.add_scatter(x=plan_x, y=plan_y, mode="lines", name="planned",
+                        line={"color": "#9e9e9e", "dash": "dash", "width": 1})
     fig.add_scatter(x=[r["iteration"] for r in steps], y=[r.get("lr") for r in steps],
                     mode=_mode(len(steps)), name="learning rate", line={"color": "#2e7d32"})
     return _layout(fig, "Learning rate", "iteration", "lr")
