@@ -195,3 +195,30 @@ def test_unknown_device_is_a_clear_error():
     if not torch.cuda.is_available():
         with pytest.raises(CowdemoError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_architectures_name_torchvision_builders_and_its_coco_weights():
+    """The registry does not import torchvision to list models; what it names must still be
+    torchvision's own builders and COCO_V1 weight URLs."""
+    import subprocess
+    import sys
+
+    from torchvision.models import detection
+
+    from cowdemo.models.torchvision_frcnn import ARCHITECTURES
+
+    enums = {
+        "frcnn-r50-fpn": detection.FasterRCNN_ResNet50_FPN_Weights,
+        "frcnn-r50-fpn-v2": detection.FasterRCNN_ResNet50_FPN_V2_Weights,
+        "frcnn-mobilenet-v3": detection.FasterRCNN_MobileNet_V3_Large_FPN_Weights,
+    }
+    assert set(ARCHITECTURES) == set(enums)
+    for name, arch in ARCHITECTURES.items():
+        assert arch.coco_url == enums[name].COCO_V1.url, name
+        assert arch.builder is getattr(detection, arch.builder_name)
+        assert arch.coco_box_ap == pytest.approx(
+            enums[name].COCO_V1.meta["_metrics"]["COCO-val2017"]["box_map"], abs=0.05)
+    listed = subprocess.run(
+        [sys.executable, "-c", "import sys, cowdemo.models.registry as r; r.list_models(); "
+         "print('torchvision' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert listed.stdout.strip() == "False", "listing models imports torchvision"

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.models import detection as tvd
 
 from cowdemo.coco import COCO_CLASSES, CONTIGUOUS_BY_CATEGORY_ID
 from cowdemo.detections import Detections
@@ -27,14 +26,25 @@ class Architecture:
     """A torchvision detection architecture, buildable offline with any number of classes."""
 
     name: str
-    builder: Callable[..., torch.nn.Module]
-    coco_url: str
+    builder_name: str  # in torchvision.models.detection, imported when a network is built
+    coco_url: str  # torchvision's COCO_V1 weights (tests check it against torchvision's enum)
     coco_box_ap: float
     description: str
+
+    @property
+    def builder(self) -> Callable[..., torch.nn.Module]:
+        from torchvision.models import detection
+
+        return getattr(detection, self.builder_name)
 
     def build(self, num_classes: int = 91) -> torch.nn.Module:
         """The network with random weights and ``num_classes`` outputs (background included)."""
         return self.builder(weights=None, weights_backbone=None, num_classes=num_classes)
+
+
+#: torchvision is imported only when a network is built: listing the models (the app's first
+#: page, ``cowdemo models``) does not pay its 1.5 s import.
+TORCHVISION_MODELS = "https://download.pytorch.org/models/"
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -42,22 +52,22 @@ ARCHITECTURES: dict[str, Architecture] = {
     for a in (
         Architecture(
             "frcnn-r50-fpn",
-            tvd.fasterrcnn_resnet50_fpn,
-            tvd.FasterRCNN_ResNet50_FPN_Weights.COCO_V1.url,
+            "fasterrcnn_resnet50_fpn",
+            TORCHVISION_MODELS + "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth",
             37.0,
             "Faster R-CNN R50-FPN: the notebook's architecture (detectron2 R_50_FPN_3x)",
         ),
         Architecture(
             "frcnn-r50-fpn-v2",
-            tvd.fasterrcnn_resnet50_fpn_v2,
-            tvd.FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1.url,
+            "fasterrcnn_resnet50_fpn_v2",
+            TORCHVISION_MODELS + "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth",
             46.7,
             "Faster R-CNN R50-FPN v2: more accurate, a little slower",
         ),
         Architecture(
             "frcnn-mobilenet-v3",
-            tvd.fasterrcnn_mobilenet_v3_large_fpn,
-            tvd.FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1.url,
+            "fasterrcnn_mobilenet_v3_large_fpn",
+            TORCHVISION_MODELS + "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth",
             32.8,
             "Faster R-CNN MobileNet-v3-Large FPN: fast on CPU",
         ),
