@@ -85,7 +85,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                    progress=progress, monitor_dir=args.job_dir)
     if not _is_main():
         return 0
-    print(file=sys.stderr)
+    if _LINE["open"]:
+        print(file=sys.stderr)
     if result.stopped:
         print(f"stopped at iteration {result.iteration} of {result.iterations}; checkpoint "
               f"{result.checkpoint}. Run the same command again to resume.", file=sys.stderr)
@@ -157,20 +158,35 @@ def _check_before_launch(args: argparse.Namespace, config) -> None:
         open_training_dataset(args.val_dataset, config.classes)
 
 
+_LINE = {"open": False}  # a progress line ended with "\r" is still on the terminal
+
+
 def _print_progress(event: dict, total: int) -> None:
+    """Steps and imports update one line in place; everything else gets a line of its own."""
+
+    def say(text: str, in_place: bool = False) -> None:
+        if in_place:
+            print(f"\r{text}", end="", file=sys.stderr, flush=True)
+        else:
+            print(("\n" if _LINE["open"] else "") + text, file=sys.stderr, flush=True)
+        _LINE["open"] = in_place
+
     state = event.get("state")
     if state == "training":
         eta = event.get("eta_s", 0)
-        print(f"\r[{event['iteration']:>6}/{total}] loss {event['loss']:.4f}  lr "
-              f"{event['lr']:.2e}  {event['sec_per_iter']:.2f} s/it  ETA {eta / 60:.1f} min ",
-              end="", file=sys.stderr, flush=True)
+        say(f"[{event['iteration']:>6}/{total}] loss {event['loss']:.4f}  lr "
+            f"{event['lr']:.2e}  {event['sec_per_iter']:.2f} s/it  ETA {eta / 60:.1f} min ",
+            in_place=True)
+    elif state == "importing":
+        say(event["message"], in_place=event["done"] < event["total"])
     elif state == "evaluated":
-        print(f"\n  eval @ {event['iteration']}: AP {event['AP']:.4f}  AP50 {event['AP50']:.4f}"
-              f"  AP75 {event['AP75']:.4f}", file=sys.stderr, flush=True)
+        say(f"  eval @ {event['iteration']}: AP {event['AP']:.4f}  AP50 {event['AP50']:.4f}"
+            f"  AP75 {event['AP75']:.4f}")
     elif state == "failed":
-        print(file=sys.stderr, flush=True)  # end the progress line; the error follows once
+        if _LINE["open"]:
+            say("")  # end the progress line; the error follows once
     elif event.get("message"):
-        print(f"\n{event['message']}", file=sys.stderr, flush=True)
+        say(event["message"])
 
 
 def _print_result(result) -> None:

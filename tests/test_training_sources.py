@@ -39,7 +39,9 @@ def test_deeplake_boxes_in_every_mode_become_coco_xywh():
         to_xywh(ltwh, {"mode": "XYZW"}, 1, 1)
 
 
-def test_local_deeplake_dataset_filtered_to_cows(tmp_path, data_env):
+@pytest.fixture
+def local_deeplake(tmp_path):
+    """A COCO-like Deep Lake v3 dataset on disk: 5 scenes, 4 with cows (sample 3: dogs only)."""
     deeplake = pytest.importorskip("deeplake")
     source = tmp_path / "dl-coco"
     ds = deeplake.empty(str(source), overwrite=True, verbose=False)
@@ -57,9 +59,16 @@ def test_local_deeplake_dataset_filtered_to_cows(tmp_path, data_env):
             ds.append({"images": scene.image, "boxes": xywh.astype(np.float32),
                        "categories": labels.astype(np.uint32),
                        "iscrowds": np.zeros(len(xywh), np.int64)})
+    return source, scenes
+
+
+def test_local_deeplake_dataset_filtered_to_cows(tmp_path, data_env, local_deeplake):
+    source, scenes = local_deeplake
     assert is_deeplake_source(source) and is_deeplake_source("hub://activeloop/coco-train")
 
-    cows = open_training_dataset(str(source), ["cow"])
+    seen = []
+    cows = open_training_dataset(str(source), ["cow"], progress=lambda *p: seen.append(p))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)], "the import reports its progress"
     assert isinstance(cows, CocoDataset) and cows.classes == ("cow",)
     assert len(cows.image_ids) == 4, "the sample without a cow is filtered out"
     first = cows.images[0]
@@ -141,3 +150,28 @@ def test_detector_box_train_as_in_the_notebook(tmp_path, data_env, monkeypatch):
     training = store.get(result.run_ids["training"])
     assert training.dataset_hash == cows.content_hash()
     assert training.settings["iterations"] == 3
+
+
+@pytest.mark.slow
+def test_training_on_deeplake_reports_the_import_then_trains(tmp_path, data_env, local_deeplake,
+                                                            monkeypatch):
+    from cowdemo.training import TrainConfig, train
+    from cowdemo.training.monitor import read_status
+
+    source, _ = local_deeplake
+    checkpoints = tmp_path / "checkpoints"
+    write_random_base(checkpoints)
+    monkeypatch.setenv("COWDEMO_CHECKPOINTS", str(checkpoints))
+    monkeypatch.setenv("COWDEMO_OFFLINE", "1")
+    events = []
+    config = TrainConfig(base=BASE, classes=("cow",), iterations=2, batch_size=1,
+                         eval_at_start=False, device="cpu",
+                         **{**FAST_SETTINGS, "image_size": 96, "max_size": 128})
+    result = train(config, str(source), out="dl-cows", monitor_dir=tmp_path / "job",
+                   compare=False, record=False, progress=events.append)
+    states = [e["state"] for e in events]
+    importing = [(e["done"], e["total"]) for e in events if e["state"] == "importing"]
+    assert importing == [(1, 4), (2, 4), (3, 4), (4, 4)], "every sample with a cow, once"
+    assert states.index("importing") < states.index("training")
+    assert result.completed and result.iteration == 2
+    assert read_status(tmp_path / "job")["state"] == "completed"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,11 @@ def is_deeplake_source(spec: str | Path) -> bool:
 
 def _import_deeplake():
     try:
-        import deeplake
+        with warnings.catch_warnings():
+            # deeplake 3 checks PyPI on import and advises `pip install -U deeplake`, which
+            # would install 4.x: the version that cannot open these datasets. Not shown.
+            warnings.filterwarnings("ignore", message="A newer version of deeplake")
+            import deeplake
     except ImportError:
         raise CowdemoError(
             "Deep Lake is not installed: pip install 'deeplake<4' (the v3 API; hub 3.x is an "

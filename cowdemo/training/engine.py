@@ -600,13 +600,26 @@ def train(
     flush = ctx.device == "cpu" and torch.set_flush_denormal(True)
     try:
         label = dataset if isinstance(dataset, str) else dataset.name
+        out_path = output_path(out, config)
+        opening = Monitor(Path(monitor_dir) if monitor_dir else state_dir(out_path),
+                          enabled=ctx.is_main)
+
+        def importing(done: int, total: int) -> None:
+            message = f"importing {label}: {done} of {total} images"
+            opening.update(force=done == total, state="preparing", message=message)
+            if progress and ctx.is_main:
+                progress({"state": "importing", "message": message, "done": done,
+                          "total": total})
+
         if not isinstance(dataset, CocoDataset):
+            opening.update(state="preparing", message=f"opening the dataset {label}")
             dataset = open_training_dataset(dataset, config.classes, images=images,
-                                            is_main=ctx.is_main, barrier=ctx.barrier)
+                                            is_main=ctx.is_main, barrier=ctx.barrier,
+                                            progress=importing)
         if val_dataset is not None and not isinstance(val_dataset, CocoDataset):
+            opening.update(state="preparing", message=f"opening the dataset {val_dataset}")
             val_dataset = open_training_dataset(val_dataset, config.classes,
                                                 is_main=ctx.is_main, barrier=ctx.barrier)
-        out_path = output_path(out, config)
         trainer = Trainer(config, dataset, out_path, val_dataset=val_dataset,
                           monitor_dir=Path(monitor_dir) if monitor_dir else None, fresh=fresh,
                           compare=compare, record=record, progress=progress, ctx=ctx,

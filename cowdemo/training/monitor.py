@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from cowdemo.files import atomic_write_with
 
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.jsonl"
@@ -27,15 +27,9 @@ FINAL_STATES = ("completed", "stopped", "failed")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, default=_plain)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` atomically (numbers from numpy or torch written as plain values);
+    OSError is raised as is."""
+    atomic_write_with(path, lambda handle: handle.write(json.dumps(data, default=_plain).encode()))
 
 
 def _plain(value: Any) -> Any:

@@ -53,8 +53,11 @@ def open_training_dataset(
     limit: int | None = None,
     is_main: bool = True,
     barrier: Callable[[], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CocoDataset:
-    """Resolve a ``--dataset`` value to a CocoDataset (see the module docstring)."""
+    """Resolve a ``--dataset`` value to a CocoDataset (see the module docstring).
+    ``progress(done, total)`` follows a Deep Lake import (the one source that can take
+    minutes: it downloads)."""
     text = str(spec).strip()
     if not text:
         raise CowdemoError("Choose a dataset to train on (--dataset NAME or FOLDER).")
@@ -66,7 +69,8 @@ def open_training_dataset(
     from cowdemo.datasets.deeplake_hub import import_deeplake, is_deeplake_source
 
     if is_deeplake_source(text):
-        return _once(lambda: import_deeplake(text, classes, limit=limit), is_main, barrier)
+        return _once(lambda: import_deeplake(text, classes, limit=limit, progress=progress),
+                     is_main, barrier)
     path = Path(text).expanduser()
     if images is not None or _is_instances_file(path):
         from cowdemo.datasets.coco_download import load_coco_download
