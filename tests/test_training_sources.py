@@ -174,4 +174,5 @@ def test_training_on_deeplake_reports_the_import_then_trains(tmp_path, data_env,
     assert importing == [(1, 4), (2, 4), (3, 4), (4, 4)], "every sample with a cow, once"
     assert states.index("importing") < states.index("training")
     assert result.completed and result.iteration == 2
-    assert read_status(tmp_path / "job")["state"] == "completed"
+    status = read_status(tmp_path / "job")
+    assert status["state"] == "completed" and status["imported"] == [4, 4]

@@ -313,3 +313,17 @@ def test_learning_rate_chart_shows_the_planned_schedule_behind_the_steps_done():
     assert plan.y[-1] == pytest.approx(0.0, abs=1e-12)
     assert list(steps.x) == list(range(1, 11))
     assert charts.lr_figure(done, {"bogus": 1}, 0.02).data[0].name == "learning rate"
+
+
+def test_progress_bar_follows_the_import_then_the_iterations():
+    from cowdemo.ui.finetune import progress_text
+
+    importing = {"state": "preparing", "message": "importing hub://x: 50 of 200 images",
+                 "imported": [50, 200], "iteration": 0, "iterations": 1000}
+    assert progress_text(importing) == (0.25, "importing hub://x: 50 of 200 images")
+    checking = {**importing, "imported": [200, 200], "message": "checking the 200 images"}
+    assert progress_text(checking) == (0.0, "iteration 0 of 1000")
+    training = {**checking, "state": "training", "iteration": 250, "sec_per_iter": 1.5,
+                "eta_s": 1125}
+    assert progress_text(training) == (0.25, "iteration 250 of 1000 · 1.50 s/iteration · ETA "
+                                             "19 min")

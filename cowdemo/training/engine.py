@@ -606,7 +606,8 @@ def train(
 
         def importing(done: int, total: int) -> None:
             message = f"importing {label}: {done} of {total} images"
-            opening.update(force=done == total, state="preparing", message=message)
+            opening.update(force=done == total, state="preparing", message=message,
+                           imported=[done, total])
             if progress and ctx.is_main:
                 progress({"state": "importing", "message": message, "done": done,
                           "total": total})

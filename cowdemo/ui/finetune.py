@@ -51,6 +51,11 @@ def minutes(seconds: float | None) -> str:
 
 
 def progress_text(status: dict[str, Any]) -> tuple[float, str]:
+    """The progress bar's fraction and text: the import while a dataset is being imported
+    (Deep Lake downloads), then the iterations."""
+    imported = status.get("imported") or [0, 0]
+    if status.get("state") == "preparing" and 0 < imported[0] < imported[1]:
+        return imported[0] / imported[1], str(status.get("message", "importing the dataset"))
     done, total = int(status.get("iteration") or 0), int(status.get("iterations") or 1)
     text = f"iteration {done} of {total}"
     if status.get("sec_per_iter") and status.get("state") in ("training", "evaluating",
