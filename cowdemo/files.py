@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,6 +40,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         return atomic_write_with(path, lambda handle: handle.write(data))
     except OSError as exc:
         raise CowdemoError(f"Could not write {path} ({exc.strerror or exc}).") from None
+
+
+def replace_dir(stage: str | Path, dest: str | Path) -> Path:
+    """Put the finished folder ``stage`` at ``dest`` (same file system), replacing what is
+    there: the old folder is renamed aside first and deleted only once the new one is in."""
+    stage, dest = Path(stage), Path(dest)
+    if dest.exists():
+        trash = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.old"
+        os.replace(dest, trash)
+        os.replace(stage, dest)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(stage, dest)
+    return dest
 
 
 def write_json_atomic(path: str | Path, data: Any, indent: int | None = 1) -> Path:

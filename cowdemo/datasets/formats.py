@@ -146,9 +146,16 @@ def check_coco(coco: Any, where: str, report: ImportReport,
             problem = box_problem([x, y, x + w, y + h], size[0], size[1])
             if problem:
                 report.error(f"{label}: {problem}")
-    for ann_id, count in sorted(ann_ids.items()):
+    _report_repeats(ann_ids, "annotation id", where, report)
+
+
+def _report_repeats(counts: Counter, what: str, where: str, report: ImportReport,
+                    quoted: bool = False) -> None:
+    """One error per value used more than once: "<where>: image id 3 is used 2 times"."""
+    for value, count in sorted(counts.items()):
         if count > 1:
-            report.error(f"{where}: annotation id {ann_id} is used {count} times")
+            shown = f"'{value}'" if quoted else value
+            report.error(f"{where}: {what} {shown} is used {count} times")
 
 
 def _check_categories(categories: list, where: str, report: ImportReport,
@@ -171,12 +178,8 @@ def _check_categories(categories: list, where: str, report: ImportReport,
             if classes is not None and cat["name"] not in classes:
                 report.error(f"{label}: unknown class '{cat['name']}' "
                              f"(allowed: {', '.join(classes)})")
-    for cid, count in sorted(ids.items()):
-        if count > 1:
-            report.error(f"{where}: category id {cid} is used {count} times")
-    for name, count in sorted(names.items()):
-        if count > 1:
-            report.error(f"{where}: category name '{name}' is used {count} times")
+    _report_repeats(ids, "category id", where, report)
+    _report_repeats(names, "category name", where, report, quoted=True)
     if not categories:
         report.error(f"{where}: 'categories' is empty: a dataset needs at least one class")
     return set(ids)
@@ -213,9 +216,7 @@ def _check_images(images_list: list, where: str,
             sizes[int(image["id"])] = (int(width), int(height))
         if "done" in image and not isinstance(image["done"], bool):
             report.error(f"{label}: 'done' must be true or false")
-    for image_id, count in sorted(ids.items()):
-        if count > 1:
-            report.error(f"{where}: image id {image_id} is used {count} times")
+    _report_repeats(ids, "image id", where, report)
     for name, count in sorted(names.items()):
         if count > 1:
             report.error(f"{where}: file_name '{name}' is used by {count} images")
@@ -383,12 +384,7 @@ def read_images(source: str | Path, classes: Sequence[str] | None = None,
     if class_names is None:
         return None, report
     builder = DatasetBuilder(class_names, report)
-    for image_path in find_image_files(root):
-        probe = probe_image(image_path)
-        if isinstance(probe, str):
-            report.error(f"{relative(image_path, root)}: {probe}")
-            continue
-        builder.add_image(relative(image_path, root), probe, probe.width, probe.height, False)
+    builder.add_unannotated(find_image_files(root), root)
     return finish(report, root, builder.coco, name or dataset_name(root))
 
 

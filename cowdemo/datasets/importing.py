@@ -19,6 +19,7 @@ from typing import Any
 from cowdemo import images as image_io
 from cowdemo.datasets.coco import CocoDataset
 from cowdemo.errors import CowdemoError
+from cowdemo.files import replace_dir
 
 #: How far (pixels) a box may overshoot its image and still be accepted (clipped to the edge).
 BOUNDS_TOLERANCE_PX = 1e-3
@@ -202,6 +203,15 @@ class DatasetBuilder:
         }
         self._category = {c: i + 1 for i, c in enumerate(self.classes)}
 
+    def add_unannotated(self, image_paths: Sequence[Path], root: Path) -> None:
+        """Images without labels, imported as not annotated yet; unreadable ones are errors."""
+        for image_path in image_paths:
+            probe = probe_image(image_path)
+            if isinstance(probe, str):
+                self.report.error(f"{relative(image_path, root)}: {probe}")
+                continue
+            self.add_image(relative(image_path, root), probe, probe.width, probe.height, False)
+
     def add_image(self, file_name: str, probe: ImageProbe | None, width: float, height: float,
                   done: bool) -> dict[str, Any]:
         image: dict[str, Any] = {
@@ -303,13 +313,7 @@ def staged_folder(dest: Path, overwrite: bool) -> Iterator[Path]:
     stage.mkdir()
     try:
         yield stage
-        if dest.exists():
-            trash = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.old"
-            os.replace(dest, trash)
-            os.replace(stage, dest)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(stage, dest)
+        replace_dir(stage, dest)
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)

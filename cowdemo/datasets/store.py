@@ -39,7 +39,7 @@ from cowdemo import images as image_io
 from cowdemo.datasets import formats
 from cowdemo.datasets.coco import ANNOTATIONS_FILE, CocoDataset
 from cowdemo.errors import CowdemoError
-from cowdemo.files import atomic_write_bytes
+from cowdemo.files import atomic_write_bytes, replace_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_NAME = "synthetic-sample"
@@ -209,18 +209,12 @@ class DatasetStore:
             _write_json(stage / ANNOTATIONS_FILE, coco)
             with self._lock(name):
                 target = self.path(name)
-                if target.exists():
-                    if not replace:
-                        raise CowdemoError(
-                            f"A dataset named '{name}' already exists: choose another name or "
-                            "replace it."
-                        )
-                    trash = self.root / f".deleted-{name}-{uuid.uuid4().hex[:8]}"
-                    os.replace(target, trash)
-                    os.replace(stage, target)
-                    shutil.rmtree(trash, ignore_errors=True)
-                else:
-                    os.replace(stage, target)
+                if target.exists() and not replace:
+                    raise CowdemoError(
+                        f"A dataset named '{name}' already exists: choose another name or "
+                        "replace it."
+                    )
+                replace_dir(stage, target)
         finally:
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)

@@ -125,12 +125,7 @@ def read_voc(source: str | Path, classes: Sequence[str] | None = None,
     unlabelled = [p for p in all_images if p not in claimed]
     if unlabelled and parsed:
         report.warn(f"{len(unlabelled)} image(s) have no XML file: imported as not annotated yet")
-    for image_path in unlabelled:
-        probe = probe_image(image_path)
-        if isinstance(probe, str):
-            report.error(f"{relative(image_path, root)}: {probe}")
-            continue
-        builder.add_image(relative(image_path, root), probe, probe.width, probe.height, False)
+    builder.add_unannotated(unlabelled, root)
     return finish(report, root, builder.coco, name or dataset_name(root))
 
 
