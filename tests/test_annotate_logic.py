@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from cowdemo import annotation as ann
 from cowdemo.detections import Detections
-from cowdemo.ui import annotate as ann
 
 SIZES = [(640, 480), (1000, 700), (4000, 3000), (300, 2000), (2000, 300), (20, 10), (1, 1),
          (1140, 760), (333, 777), (7919, 31)]

@@ -4,11 +4,11 @@ create, import and export datasets. Every change is saved at once, atomically.""
 import pandas as pd
 import streamlit as st
 
+from cowdemo import annotation as ann
 from cowdemo.datasets.formats import is_done
 from cowdemo.datasets.store import SAMPLE_NAME, DatasetStore
 from cowdemo.errors import CowdemoError
-from cowdemo.ui import annotate as ann
-from cowdemo.ui import annotate_page as page
+from cowdemo.ui import annotate as page
 from cowdemo.ui.common import registry, resolved_device, show_error, sidebar
 
 cfg = sidebar()

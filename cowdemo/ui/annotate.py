@@ -1,346 +1,401 @@
-"""The Annotate page's logic: exact canvas ⇄ image coordinates, the drawing the canvas starts
-from and the boxes read back from it, pre-annotation from a model, and progress.
+"""Streamlit glue of the Annotate page: session state (which dataset and image, what the canvas
+started from), the canvas itself, saving, navigation, pre-annotation, import and export.
 
-The page shows an image scaled to fit the screen on a streamlit-drawable-canvas. The canvas is
-``canvas_width`` x ``canvas_height`` pixels and the image is stretched onto it exactly (its
-``background_image_fit="stretch"``), so one image pixel is ``scale_x = canvas_width /
-image_width`` canvas pixels across and ``scale_y`` down, whatever the size and aspect::
+The rules that keep drawings safe:
 
-    geometry = CanvasGeometry.fit(4000, 3000, max_width=800, max_height=600)   # 800 x 600
-    geometry.to_canvas([400, 300, 1200, 900])   # {"left": 80.0, "top": 60.0, "width": 160.0, ...}
-    geometry.to_image(80, 60, 160, 120)         # [400.0, 300.0, 1200.0, 900.0]
-
-Boxes are pixel-edge ``[x1, y1, x2, y2]`` in image pixels; on the canvas a box is a Fabric.js
-rectangle whose ``left``/``top`` is its corner and ``width * scaleX`` / ``height * scaleY`` its
-size (the stroke is drawn around that outline and not counted), as in the canvas package's own
-``CanvasResult.boxes``. A box the user did not touch comes back with exactly its stored
-coordinates (Fabric rounds what it sends to 4 decimals; :func:`read_drawing` recognises the
-box and keeps the original numbers), so opening and saving an image never moves a box.
+- The canvas is keyed by dataset, image, a revision and its size; for one key its
+  ``initial_drawing`` never changes (a changed drawing would make the browser reload it), so
+  the page keeps it in session state with the boxes it was made from.
+- Every run compares the canvas's boxes with what *this session* last saved for that key and
+  saves when they differ: each change is on disk within one rerun, and a box another session
+  saved in the meantime is never overwritten by a canvas nobody touched.
+- Navigation buttons are read after the canvas in the same run, so the canvas's last change is
+  saved before the page moves to another image.
+- Changes made outside the canvas (the box table, pre-annotation) are saved and then bump the
+  revision, so the canvas reloads from the store.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import hashlib
+import io
+import json
+import re
+import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-import numpy as np
+import streamlit as st
+from PIL import Image
 
-from cowdemo.detections import Detections, box_iou
+from cowdemo import annotation as ann
+from cowdemo import images as image_io
+from cowdemo.datasets import formats
+from cowdemo.datasets.coco import CocoDataset
+from cowdemo.datasets.store import DatasetStore
+from cowdemo.errors import CowdemoError
+from cowdemo.ui.common import Settings, show_error
 
-Box = tuple[str, list[float]]
-
-#: A Fabric rectangle read back within this many canvas pixels of one the page drew is that
-#: box, untouched (Fabric sends 4 decimals).
-SAME_RECT_CANVAS_PX = 1e-3
-#: New or moved boxes are stored rounded to this many decimals of an image pixel.
-DECIMALS = 3
-#: Display sizes the page offers: the canvas fits inside (width, height) screen pixels.
-CANVAS_SIZES: dict[str, tuple[int, int]] = {
-    "Small": (640, 480),
-    "Medium": (800, 600),
-    "Large": (1024, 768),
-    "X-large": (1280, 960),
+OWN_CLASS = "(the model's class)"
+EXPORTS = {
+    "COCO JSON (boxes only)": ("json", None),
+    "COCO (zip with images)": ("zip", "coco"),
+    "YOLO (zip with images)": ("zip", "yolo"),
+    "Pascal VOC (zip with images)": ("zip", "voc"),
 }
-PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
-           "#9a6324", "#800000", "#000075")
-STROKE_WIDTH = 2
-LABEL_FONT_SIZE = 14
-RECT_TYPES = {"labeledrect", "rect"}
-_ORIGIN = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
 
 
-@dataclass(frozen=True)
-class CanvasGeometry:
-    """How an image maps onto the canvas: per-axis scales ``canvas / image``."""
-
-    image_width: int
-    image_height: int
-    canvas_width: int
-    canvas_height: int
-
-    def __post_init__(self) -> None:
-        for name in ("image_width", "image_height", "canvas_width", "canvas_height"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"CanvasGeometry.{name} must be at least 1")
-
-    @classmethod
-    def fit(cls, image_width: int, image_height: int, max_width: int, max_height: int,
-            max_upscale: float = 4.0) -> CanvasGeometry:
-        """The largest canvas inside ``max_width`` x ``max_height`` that keeps the image's
-        aspect (to the nearest pixel), enlarging small images at most ``max_upscale`` times."""
-        scale = min(max_width / image_width, max_height / image_height, max_upscale)
-        return cls(image_width, image_height, max(1, round(image_width * scale)),
-                   max(1, round(image_height * scale)))
-
-    @property
-    def scale_x(self) -> float:
-        return self.canvas_width / self.image_width
-
-    @property
-    def scale_y(self) -> float:
-        return self.canvas_height / self.image_height
-
-    def to_canvas(self, xyxy: Sequence[float]) -> dict[str, float]:
-        """An image-pixel box as a canvas rectangle (left, top, width, height)."""
-        x1, y1, x2, y2 = (float(v) for v in xyxy)
-        cw, ch, iw, ih = self.canvas_width, self.canvas_height, self.image_width, self.image_height
-        # multiply first, divide last: whole pixels on both sides map exactly (x = W -> cw)
-        return {
-            "left": x1 * cw / iw,
-            "top": y1 * ch / ih,
-            "width": (x2 - x1) * cw / iw,
-            "height": (y2 - y1) * ch / ih,
-        }
-
-    def to_image(self, left: float, top: float, width: float, height: float) -> list[float]:
-        """A canvas rectangle as an image-pixel box [x1, y1, x2, y2] (not clipped)."""
-        cw, ch, iw, ih = self.canvas_width, self.canvas_height, self.image_width, self.image_height
-        return [left * iw / cw, top * ih / ch, (left + width) * iw / cw, (top + height) * ih / ch]
+def remember(widget_key: str, keep_key: str) -> None:
+    """Copy a widget's value to a plain key, which survives page switches."""
+    st.session_state[keep_key] = st.session_state[widget_key]
 
 
-def class_color(class_name: str, classes: Sequence[str]) -> str:
-    """A stable colour per class (its position in the dataset's class list)."""
-    index = list(classes).index(class_name) if class_name in classes else len(classes)
-    return PALETTE[index % len(PALETTE)]
+def select_dataset(name: str) -> None:
+    st.session_state["_annotate_dataset"] = name
 
 
-def fill_color(stroke: str, alpha: float = 0.12) -> str:
-    red, green, blue = (int(stroke[i:i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({red}, {green}, {blue}, {alpha})"
+def chosen_dataset(names: list[str], default: str) -> str:
+    """The dataset this session works on: chosen before, else the URL's ``?dataset=`` (so a
+    browser reload comes back to it), else ``default``."""
+    state = st.session_state
+    if state.get("_annotate_dataset") not in names:
+        from_url = st.query_params.get("dataset")
+        state["_annotate_dataset"] = from_url if from_url in names else default
+    return state["_annotate_dataset"]
 
 
-def initial_drawing(boxes: Sequence[Box], geometry: CanvasGeometry,
-                    classes: Sequence[str]) -> dict[str, Any]:
-    """The canvas's ``initial_drawing``: one labelled rectangle per box, in canvas pixels (the
-    same objects the canvas's own ``boxes_to_drawing`` makes, coloured per class)."""
-    objects = []
-    for class_name, xyxy in boxes:
-        stroke = class_color(class_name, classes)
-        objects.append({
-            "type": "LabeledRect",
-            "label": class_name,
-            **geometry.to_canvas(xyxy),
-            "originX": "left",
-            "originY": "top",
-            "scaleX": 1,
-            "scaleY": 1,
-            "angle": 0,
-            "stroke": stroke,
-            "strokeWidth": STROKE_WIDTH,
-            "fill": fill_color(stroke),
-            "fontSize": LABEL_FONT_SIZE,
-            "lockRotation": True,
-            "strokeUniform": True,
-        })
-    return {"objects": objects}
+def show_in_url(name: str, image_id: int) -> None:
+    """Put the dataset and image in the address bar: a reload opens the same image."""
+    if st.query_params.get("dataset") != name or st.query_params.get("image") != str(image_id):
+        st.query_params.update(dataset=name, image=str(image_id))
 
 
+def split_classes(text: str) -> list[str]:
+    return [c.strip() for c in str(text or "").split(",") if c.strip()]
+
+
+def name_from_file(file_name: str) -> str:
+    stem = Path(file_name).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:64]
+
+
+# --- import, add, export ----------------------------------------------------------------------
 @dataclass
-class DrawingBoxes:
-    """What the canvas holds, in image pixels: ``boxes`` to store, and ``problems`` (one line
-    each) that stop it being stored (an unknown class label)."""
-
-    boxes: list[Box] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+class ImportOutcome:
+    ok: bool
+    name: str
+    summary: str
+    lines: list[str] = field(default_factory=list)
 
 
-def rect_extent(obj: dict[str, Any]) -> tuple[float, float, float, float] | None:
-    """The axis-aligned extent (left, top, width, height) of a Fabric rectangle in canvas
-    pixels, whatever its origin, scale and rotation; None for a malformed object."""
-    try:
-        left, top = float(obj.get("left", 0)), float(obj.get("top", 0))
-        width = float(obj.get("width", 0)) * abs(float(obj.get("scaleX", 1)))
-        height = float(obj.get("height", 0)) * abs(float(obj.get("scaleY", 1)))
-        angle = math.radians(float(obj.get("angle", 0) or 0))
-        origin_x = _origin(obj.get("originX", "left"))
-        origin_y = _origin(obj.get("originY", "top"))
-    except (TypeError, ValueError):
-        return None
-    if not all(math.isfinite(v) for v in (left, top, width, height, angle)):
-        return None
-    if angle == 0:
-        return left - origin_x * width, top - origin_y * height, width, height
-    cos, sin = math.cos(angle), math.sin(angle)
-    # (left, top) is the origin point; the centre is half the size away, rotated.
-    dx, dy = (0.5 - origin_x) * width, (0.5 - origin_y) * height
-    cx, cy = left + dx * cos - dy * sin, top + dx * sin + dy * cos
-    xs, ys = [], []
-    for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1)):
-        px, py = sx * width / 2, sy * height / 2
-        xs.append(cx + px * cos - py * sin)
-        ys.append(cy + px * sin + py * cos)
-    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
-
-
-def _origin(value: Any) -> float:
-    if isinstance(value, str):
-        return _ORIGIN[value]
-    return float(value)
-
-
-def read_drawing(json_data: dict[str, Any] | None, geometry: CanvasGeometry,
-                 classes: Sequence[str], default_class: str,
-                 baseline: Sequence[Box] = ()) -> DrawingBoxes:
-    """The canvas's boxes in image pixels, clipped to the image. Rectangles that match a box
-    of ``baseline`` (what the canvas started from) keep its exact coordinates; others are
-    rounded to :data:`DECIMALS`. An empty label means ``default_class``; a label that is not
-    one of ``classes`` is a problem."""
-    out = DrawingBoxes()
-    unused = [(cls, list(map(float, xyxy)), geometry.to_canvas(xyxy)) for cls, xyxy in baseline]
-    objects = (json_data or {}).get("objects") or []
-    ignored = 0
-    for number, obj in enumerate(objects, start=1):
-        if not isinstance(obj, dict) or str(obj.get("type", "")).lower() not in RECT_TYPES:
-            ignored += 1
-            continue
-        extent = rect_extent(obj)
-        if extent is None:
-            ignored += 1
-            continue
-        label = str(obj.get("label") or "").strip() or default_class
-        if label not in classes:
-            out.problems.append(
-                f"Box {number} is labelled '{label}', which is not a class of this dataset "
-                f"({', '.join(classes)}): fix the label on the canvas or add the class."
-            )
-            continue
-        match = _match_baseline(label, extent, unused)
-        if match is not None:
-            out.boxes.append((label, match))
-            continue
-        xyxy = geometry.to_image(*extent)
-        x1, y1 = max(xyxy[0], 0.0), max(xyxy[1], 0.0)
-        x2 = min(xyxy[2], float(geometry.image_width))
-        y2 = min(xyxy[3], float(geometry.image_height))
-        x1, y1, x2, y2 = (round(v, DECIMALS) for v in (x1, y1, x2, y2))
-        if x2 - x1 <= 0 or y2 - y1 <= 0:
-            out.notes.append(f"Box {number} lies outside the image and was left out.")
-            continue
-        out.boxes.append((label, [x1, y1, x2, y2]))
-    if ignored:
-        out.notes.append(f"{ignored} shape(s) that are not boxes were ignored.")
-    return out
-
-
-def _match_baseline(label: str, extent: tuple[float, float, float, float],
-                    unused: list[tuple[str, list[float], dict[str, float]]]) -> list[float] | None:
-    left, top, width, height = extent
-    for index, (cls, xyxy, rect) in enumerate(unused):
-        if cls == label and all(
-            abs(a - b) <= SAME_RECT_CANVAS_PX
-            for a, b in ((left, rect["left"]), (top, rect["top"]), (width, rect["width"]),
-                         (height, rect["height"]))
-        ):
-            del unused[index]
-            return xyxy
-    return None
-
-
-def same_boxes(a: Sequence[Box], b: Sequence[Box], tolerance: float = 1e-9) -> bool:
-    """Whether two box lists are equal (order matters; coordinates within ``tolerance``)."""
-    return len(a) == len(b) and all(
-        ca == cb and all(abs(float(u) - float(v)) <= tolerance for u, v in zip(xa, xb))
-        for (ca, xa), (cb, xb) in zip(a, b)
-    )
-
-
-def progress_text(done: int, total: int) -> str:
-    return f"{done} of {total} images done"
-
-
-# --- pre-annotation -------------------------------------------------------------------------
-def model_boxes(detections: Detections, score_threshold: float,
-                classes_shown: Sequence[str] | None, label_as: str | None,
-                dataset_classes: Sequence[str]) -> tuple[list[Box], Detections, list[str]]:
-    """A model's boxes to start from: those scoring >= ``score_threshold`` in the class filter
-    (``None``: all), labelled ``label_as`` (``None``: their own class, which must be one of the
-    dataset's). Returns (boxes, the boxes the class filter hid, problems)."""
-    shown, hidden = detections.filter(score_threshold).split(classes_shown)
-    boxes: list[Box] = []
-    unknown = sorted({str(n) for n in shown.class_names} - set(dataset_classes))
-    if label_as is None and unknown:
-        return [], hidden, [
-            f"The model's class {', '.join(repr(u) for u in unknown)} is not a class of this "
-            f"dataset ({', '.join(dataset_classes)}): label the boxes as one of its classes, or "
-            "add the class."
-        ]
-    for name, xyxy in zip(shown.class_names, shown.xyxy):
-        boxes.append((label_as or str(name), [round(float(v), DECIMALS) for v in xyxy]))
-    return boxes, hidden, []
-
-
-def merge_boxes(existing: Sequence[Box], proposed: Sequence[Box],
-                iou_threshold: float = 0.5) -> tuple[list[Box], int]:
-    """``existing`` plus the ``proposed`` boxes that do not overlap one of them (IoU below
-    ``iou_threshold``): pre-annotation never removes or moves what someone drew. Returns the
-    boxes and how many were added."""
-    merged = [(c, list(x)) for c, x in existing]
-    added = 0
-    for class_name, xyxy in proposed:
-        if merged:
-            ious = box_iou(np.array([xyxy]), np.array([x for _, x in merged]))[0]
-            if ious.max() >= iou_threshold:
-                continue
-        merged.append((class_name, list(xyxy)))
-        added += 1
-    return merged, added
-
-
-def clip_to_image(boxes: Sequence[Box], width: int, height: int) -> list[Box]:
-    """Boxes clipped to the image; those left with no area are dropped."""
-    out = []
-    for class_name, (x1, y1, x2, y2) in boxes:
-        x1, y1 = max(float(x1), 0.0), max(float(y1), 0.0)
-        x2, y2 = min(float(x2), float(width)), min(float(y2), float(height))
-        if x2 > x1 and y2 > y1:
-            out.append((class_name, [x1, y1, x2, y2]))
-    return out
-
-
-# --- the box table ----------------------------------------------------------------------------
-TABLE_COLUMNS = ("class", "x1", "y1", "x2", "y2")
-
-
-def boxes_table(boxes: Sequence[Box]) -> list[dict[str, Any]]:
-    """Rows for the page's box table (class, x1, y1, x2, y2, width, height)."""
-    return [
-        {"class": c, "x1": x[0], "y1": x[1], "x2": x[2], "y2": x[3],
-         "width": x[2] - x[0], "height": x[3] - x[1]}
-        for c, x in boxes
-    ]
-
-
-def boxes_from_table(rows: Sequence[dict[str, Any]], classes: Sequence[str]) -> tuple[
-        list[Box], list[str]]:
-    """Boxes from the edited table rows, and one problem line per bad row."""
-    boxes: list[Box] = []
-    problems: list[str] = []
-    for number, row in enumerate(rows, start=1):
-        class_name = row.get("class")
-        if class_name not in classes:
-            problems.append(f"Row {number}: choose a class ({', '.join(classes)}).")
-            continue
+def import_upload(store: DatasetStore, file_name: str, data: bytes, name: str, fmt: str,
+                  classes: list[str] | None, replace: bool) -> ImportOutcome:
+    """Import an uploaded .zip or .json as dataset ``name`` (default: from the file name)."""
+    name = name or name_from_file(file_name)
+    store.root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=store.root, prefix=".upload-") as tmp:
+        path = Path(tmp) / formats.safe_file_name(file_name, "upload")
+        path.write_bytes(data)
         try:
-            xyxy = [float(row[k]) for k in TABLE_COLUMNS[1:]]
-        except (TypeError, ValueError, KeyError):
-            problems.append(f"Row {number}: x1, y1, x2 and y2 must be numbers.")
-            continue
-        if not all(math.isfinite(v) for v in xyxy):
-            problems.append(f"Row {number}: x1, y1, x2 and y2 must be numbers.")
-            continue
-        if xyxy[2] <= xyxy[0] or xyxy[3] <= xyxy[1]:
-            problems.append(f"Row {number}: x2 must be above x1 and y2 above y1.")
-            continue
-        boxes.append((str(class_name), xyxy))
-    return boxes, problems
+            _, report = store.import_path(name, path, fmt, classes=classes,
+                                          replace=replace)
+        except formats.ImportRejected as exc:
+            return ImportOutcome(False, name, str(exc), exc.report.lines())
+        except CowdemoError as exc:
+            return ImportOutcome(False, name, str(exc))
+    return ImportOutcome(True, name, f"Imported dataset '{name}' from {report.summary()}",
+                         report.lines())
 
 
-def box_lines(boxes: Sequence[Box]) -> str:
-    """Boxes as text, one per line: ``1. cow  [x1, y1, x2, y2] = [10.0, 20.0, 110.0, 90.0]``."""
-    return "\n".join(
-        f"{i}. {c}  [x1, y1, x2, y2] = [{', '.join(f'{v:.1f}' for v in x)}]"
-        for i, (c, x) in enumerate(boxes, start=1)
+def show_import_outcome(outcome: ImportOutcome) -> None:
+    (st.success if outcome.ok else st.error)(outcome.summary)
+    if outcome.lines:
+        shown = outcome.lines[:200]
+        more = len(outcome.lines) - len(shown)
+        st.code("\n".join(shown) + (f"\n… and {more} more" if more else ""), language=None)
+
+
+def add_uploads(store: DatasetStore, name: str, files: list[tuple[str, bytes]]) -> list[str]:
+    """Add uploaded images one by one: good ones are added, bad ones reported (one line each,
+    starting with ⚠)."""
+    lines, added, known = [], 0, 0
+    before = set(store.get(name).image_ids)
+    for file_name, data in files:
+        try:
+            image_id = store.add_images(name, [(file_name, data)])[0]
+        except CowdemoError as exc:
+            lines.append(f"⚠ {exc}")
+            continue
+        if image_id in before:
+            known += 1
+        else:
+            added += 1
+            before.add(image_id)
+    if added or known:
+        again = f" ({known} already in the dataset)" if known else ""
+        lines.insert(0, f"Added {added} image(s) to {name}{again}.")
+    return lines
+
+
+def export_buttons(store: DatasetStore, name: str) -> None:
+    choice = st.radio("Export as", list(EXPORTS), horizontal=True, key="export_format")
+    kind, fmt = EXPORTS[choice]
+    if kind == "json":
+        try:
+            data = formats.json_bytes(formats.coco_for_export(store.get(name)))
+        except CowdemoError as exc:
+            show_error(exc)
+            return
+        st.download_button("⬇️ Download COCO JSON", data, file_name=f"{name}.json",
+                           mime="application/json", on_click="ignore", key="export_json")
+    else:
+        st.download_button(f"⬇️ Download {fmt.upper()} zip",
+                           lambda: formats.zip_bytes(store.get(name), fmt),
+                           file_name=f"{name}-{fmt}.zip", mime="application/zip",
+                           on_click="ignore", key=f"export_{fmt}")
+
+
+# --- which image ------------------------------------------------------------------------------
+def positions() -> dict[str, int]:
+    return st.session_state.setdefault("_annotate_pos", {})
+
+
+def current_image(name: str, dataset: CocoDataset) -> int:
+    """The image this session is on in ``name``: remembered, else the first not done."""
+    ids = dataset.image_ids
+    image_id = positions().get(name)
+    if image_id not in ids and st.query_params.get("dataset") == name:
+        from_url = st.query_params.get("image", "")
+        image_id = int(from_url) if from_url.isdigit() else None
+    if image_id not in ids:
+        todo = [im["id"] for im in dataset.images if not formats.is_done(im)]
+        image_id = todo[0] if todo else ids[0]
+        positions()[name] = image_id
+    return int(image_id)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 'es' if word.endswith('x') else 's'}"
+
+
+def image_label(dataset: CocoDataset, image_id: int, number: int,
+                count: int | None = None) -> str:
+    """``✓ 3/40 · name.jpg · 2 boxes`` (✓ done, ○ not yet); ``count`` overrides the box count."""
+    info = dataset.image_info(image_id)
+    mark = "✓" if formats.is_done(info) else "○"
+    boxes = len(dataset.annotations(image_id)) if count is None else count
+    return f"{mark} {number}/{len(dataset.image_ids)} · {info['file_name']} · " + plural(
+        boxes, "box")
+
+
+def navigate(store: DatasetStore, name: str, dataset: CocoDataset, image_id: int,
+             previous: bool, following: bool, done_next: bool, picked: int,
+             blocked: bool) -> int | None:
+    """Apply the navigation buttons; the image to show next, or None to stay."""
+    ids = dataset.image_ids
+    position = ids.index(image_id)
+    wants = previous or following or done_next or picked != image_id
+    if wants and blocked:
+        raise CowdemoError("Fix the box problems above before moving on: the canvas still has "
+                           "your boxes, and nothing is saved until every label is a class.")
+    target: int | None = None
+    if previous and position > 0:
+        target = ids[position - 1]
+    elif following and position < len(ids) - 1:
+        target = ids[position + 1]
+    elif done_next:
+        updated = store.mark_done(name, image_id, True)
+        todo = [im["id"] for im in updated.images if not formats.is_done(im)]
+        later = [i for i in todo if ids.index(i) > position] if todo else []
+        target = (later or todo or [image_id])[0]
+        if not todo:
+            st.session_state["_annotate_message"] = (
+                f"All {len(ids)} images of {name} are done 🎉")
+    elif picked != image_id:
+        target = picked
+    if target is not None:
+        positions()[name] = int(target)
+    return target
+
+
+# --- the canvas -------------------------------------------------------------------------------
+def revision(name: str, image_id: int) -> int:
+    return st.session_state.setdefault("_annotate_rev", {}).get(f"{name}/{image_id}", 0)
+
+
+def bump_revision(name: str, image_id: int) -> None:
+    revs = st.session_state.setdefault("_annotate_rev", {})
+    revs[f"{name}/{image_id}"] = revs.get(f"{name}/{image_id}", 0) + 1
+
+
+def canvas_entry(store: DatasetStore, name: str, dataset: CocoDataset, image_id: int,
+                 geometry: ann.CanvasGeometry) -> dict[str, Any]:
+    """The current canvas's key, its fixed initial drawing and the boxes it started from."""
+    key = (f"canvas-{name}-{image_id}-{revision(name, image_id)}-"
+           f"{geometry.canvas_width}x{geometry.canvas_height}")
+    entries = st.session_state.setdefault("_annotate_canvas", {})
+    if key not in entries:
+        gt = dataset.ground_truth(image_id)
+        boxes = [(str(c), [float(v) for v in x]) for c, x in zip(gt.class_names, gt.xyxy)]
+        entries.clear()  # only the canvas on screen needs its entry
+        entries[key] = {
+            "key": key,
+            "baseline": boxes,
+            "last": boxes,
+            "drawing": ann.initial_drawing(boxes, geometry, dataset.classes),
+            "saved_at": None,
+        }
+    return entries[key]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def background_image(path: str, mtime_ns: int, width: int, height: int) -> bytes:
+    """The image scaled to the canvas size exactly, as JPEG (small to send, sharp on screen)."""
+    rgb = image_io.load(path)
+    resized = Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    resized.save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def draw_canvas(entry: dict[str, Any], image_path: Path, geometry: ann.CanvasGeometry,
+                classes: tuple[str, ...], default_class: str) -> ann.DrawingBoxes:
+    """Show the canvas; the boxes it holds now, in image pixels."""
+    unchanged = ann.DrawingBoxes(boxes=list(entry["last"]))
+    if not image_path.is_file():
+        st.warning(f"The image file {image_path.name} is missing: add it under *Add images* "
+                   "with the same file name. Its boxes are listed below.")
+        return unchanged
+    try:
+        background = background_image(str(image_path), image_path.stat().st_mtime_ns,
+                                      geometry.canvas_width, geometry.canvas_height)
+    except CowdemoError as exc:
+        show_error(exc)
+        return unchanged
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as exc:  # outside `streamlit run` its manifest is not registered
+        st.warning(f"The drawing canvas is not available here ({type(exc).__name__}); the box "
+                   "table below still works.")
+        return unchanged
+    color = ann.class_color(default_class, classes)
+    result = st_canvas(
+        fill_color=ann.fill_color(color),
+        stroke_width=ann.STROKE_WIDTH,
+        stroke_color=color,
+        background_image=background,
+        background_image_fit="stretch",
+        update_streamlit=True,
+        width=geometry.canvas_width,
+        height=geometry.canvas_height,
+        drawing_mode="labeled_rect",
+        label=default_class,
+        font_size=ann.LABEL_FONT_SIZE,
+        initial_drawing=entry["drawing"],
+        key=entry["key"],
     )
+    return ann.read_drawing(result.json_data, geometry, classes, default_class,
+                            entry["baseline"])
+
+
+def save_if_changed(store: DatasetStore, name: str, image_id: int, entry: dict[str, Any],
+                    drawn: ann.DrawingBoxes) -> bool:
+    """Save the canvas's boxes when they differ from what this session last saved."""
+    if drawn.problems or ann.same_boxes(drawn.boxes, entry["last"]):
+        return False
+    try:
+        store.set_boxes(name, image_id, drawn.boxes)
+    except CowdemoError as exc:
+        show_error(exc, "Not saved")
+        return False
+    entry["last"] = list(drawn.boxes)
+    entry["saved_at"] = datetime.now()
+    return True
+
+
+def show_save_status(entry: dict[str, Any], drawn: ann.DrawingBoxes, saved: bool) -> None:
+    for problem in drawn.problems:
+        st.error(problem, icon="⚠️")
+    if drawn.problems:
+        st.caption("Not saved yet: nothing is lost, the canvas keeps your boxes.")
+    for note in drawn.notes:
+        st.info(note)
+    what = plural(len(entry["last"]), "box")
+    if saved:
+        st.caption(f"✓ Saved {what} at {entry['saved_at']:%H:%M:%S}")
+    elif entry["saved_at"] is not None:
+        st.caption(f"✓ Saved {what} (last change {entry['saved_at']:%H:%M:%S})")
+    elif not drawn.problems:
+        st.caption(f"✓ {what}, all saved")
+
+
+def boxes_digest(boxes: list[ann.Box]) -> str:
+    return hashlib.sha1(json.dumps(boxes).encode()).hexdigest()[:12]
+
+
+def save_table_edits(store: DatasetStore, name: str, image_id: int, entry: dict[str, Any],
+                     boxes: list[ann.Box], edited: Any, classes: tuple[str, ...]) -> None:
+    """Save the box table's edits (class, coordinates, deleted rows) and reload the canvas."""
+    rows = edited.to_dict("records") if hasattr(edited, "to_dict") else list(edited)
+    new, problems = ann.boxes_from_table(rows, classes)
+    for problem in problems:
+        st.error(problem, icon="⚠️")
+    if problems or ann.same_boxes(new, boxes):
+        return
+    try:
+        store.set_boxes(name, image_id, new)
+    except CowdemoError as exc:
+        show_error(exc, "Not saved")
+        return
+    bump_revision(name, image_id)
+    st.rerun()
+
+
+# --- pre-annotation ---------------------------------------------------------------------------
+def default_label(cfg: Settings, dataset: CocoDataset) -> str:
+    """Keep the model's classes when the sidebar's class filter only holds dataset classes."""
+    if cfg.classes is not None and set(cfg.classes) <= set(dataset.classes):
+        return OWN_CLASS
+    return dataset.classes[0]
+
+
+def should_auto_prefill(name: str, info: dict[str, Any], boxes: list[ann.Box]) -> bool:
+    """Auto pre-annotation runs once per image and session, on images not done and empty."""
+    tried = st.session_state.setdefault("_annotate_prefilled", set())
+    key = f"{name}/{info['id']}"
+    if key in tried or boxes or formats.is_done(info):
+        return False
+    tried.add(key)
+    return True
+
+
+def prefill(store: DatasetStore, name: str, image_id: int, dataset: CocoDataset, model: str,
+            device: str, cfg: Settings, label_as: str | None,
+            boxes: list[ann.Box]) -> None:
+    """Add the model's boxes (sidebar threshold and class filter) that do not overlap the
+    image's boxes; a message says what was added and what the filter hid."""
+    from cowdemo.ui.common import predict
+
+    path = dataset.image_path(image_id)
+    info = dataset.image_info(image_id)
+    rgb = dataset.read_image(image_id)
+    digest = info.get("sha256") or image_io.content_hash(path.read_bytes())
+    detections = predict(digest, model, device, rgb)
+    proposed, hidden, problems = ann.model_boxes(detections, cfg.score_threshold, cfg.classes,
+                                                 label_as, dataset.classes)
+    if problems:
+        raise CowdemoError(problems[0])
+    proposed = ann.clip_to_image(proposed, int(info["width"]), int(info["height"]))
+    merged, added = ann.merge_boxes(boxes, proposed)
+    if added:
+        store.set_boxes(name, image_id, merged)
+        bump_revision(name, image_id)
+    st.session_state.setdefault("_annotate_prefilled", set()).add(f"{name}/{image_id}")
+    text = (f"{model}: added {added} box(es) with score ≥ {cfg.score_threshold:.2f}"
+            + (f" ({len(proposed) - added} overlapped yours)" if len(proposed) > added else ""))
+    if len(hidden):
+        text += (f"; it also sees {hidden.summary()}, hidden by the class filter in the sidebar "
+                 "(a COCO model calls a cow *dog* more often than you would think)")
+    st.session_state["_annotate_message"] = ("⚠ " if not added else "") + text + "."

@@ -1,41 +1,12 @@
-"""`cowdemo` command line: everything the app does, scriptable. User errors print one line
-and exit 2."""
+"""`cowdemo predict`: detect objects in images; write the drawn images and COCO results JSON."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from cowdemo.errors import CowdemoError
-
-EXIT_USER_ERROR = 2
-
-#: Modules that add subcommands: each has ``register(subparsers)`` which adds its parsers and
-#: sets ``func`` (a handler taking the parsed args and returning an exit code).
-SUBCOMMAND_MODULES: list[str] = [
-    "cowdemo.cli_evaluate",
-    "cowdemo.cli_runs",
-    "cowdemo.cli_datasets",
-    "cowdemo.cli_track",
-    "cowdemo.cli_train",
-]
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from cowdemo.devices import describe_device, resolve_device
-    from cowdemo.models.registry import list_models
-
-    print(f"device: {describe_device(resolve_device(args.device))}")
-    specs = list_models(Path(args.checkpoints) if args.checkpoints else None)
-    width = max(len(s.name) for s in specs)
-    for spec in specs:
-        print(f"{spec.name:<{width}}  {spec.status:<15}  {spec.description}")
-        if spec.reason:
-            print(f"{'':<{width}}  {'':<15}  └ {spec.reason}")
-    return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -79,17 +50,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cowdemo", description="Detect, evaluate, fine-tune and track cows."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    models = sub.add_parser("models", help="list models, whether they are ready, and the device")
-    models.add_argument("--device", default="auto")
-    models.add_argument("--checkpoints", help="checkpoints folder (default: ./checkpoints)")
-    models.set_defaults(func=cmd_models)
-
+def register(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser("predict", help="detect objects in images; write drawn images + JSON")
     predict.add_argument("paths", nargs="+", help="image files or folders")
     predict.add_argument("--model", default="frcnn-r50-fpn-coco", help="name or .onnx/.pt path")
@@ -99,25 +60,3 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     predict.add_argument("--out", default="predictions", help="output folder")
     predict.set_defaults(func=cmd_predict)
-
-    for module_name in SUBCOMMAND_MODULES:
-        importlib.import_module(module_name).register(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.func
-    try:
-        return handler(args)
-    except CowdemoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
