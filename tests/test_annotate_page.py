@@ -5,15 +5,18 @@ needs a browser (tests/browser/test_annotate_browser.py); here it returns its in
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
-from helpers import open_page
+from browser_support import copy_model
+from helpers import cow_photo_path, open_page
 from streamlit.testing.v1 import AppTest
 
 from cowdemo import images
 from cowdemo.datasets import formats
-from cowdemo.datasets.store import DatasetStore
+from cowdemo.datasets.store import SAMPLE_DONE, SAMPLE_IMAGES, SAMPLE_NAME, DatasetStore
 from cowdemo.datasets.synthetic import make_scene
+from cowdemo.samples import COW_PHOTO_NAME, cow_photo
 
 pytestmark = pytest.mark.slow
 
@@ -43,13 +46,23 @@ def add_herd(store: DatasetStore, n: int = 3) -> list[int]:
                                      for i in range(n)])
 
 
-def test_sample_dataset_is_ready(store):
+def sample_total() -> int:
+    return SAMPLE_IMAGES + (cow_photo() is not None)
+
+
+def test_sample_dataset_is_ready_with_work_left(store):
+    """The sample has done images (ground truth) and images left to label; the page opens the
+    first one not done: the real cow photo when the machine has it."""
     at = annotate_page()
-    assert at.selectbox(key="annotate_dataset").value == "synthetic-sample"
-    assert progress_text(at) == "12 of 12 images done"
-    boxes = next(c for c in texts(at, "caption") if c.startswith("Boxes in image pixels"))
-    assert boxes.count("cow  [x1, y1, x2, y2]") == len(store.boxes("synthetic-sample", 1))
+    assert at.selectbox(key="annotate_dataset").value == SAMPLE_NAME
+    assert progress_text(at) == f"{SAMPLE_DONE} of {sample_total()} images done"
+    first_todo = COW_PHOTO_NAME if cow_photo() else "synthetic_000008.png"
+    assert any(m.value.startswith(f"**{first_todo}**") and "not done yet" in m.value
+               for m in at.markdown)
+    assert "No boxes on this image yet." in texts(at, "caption")
     assert any("all saved" in c for c in texts(at, "caption"))
+    assert store.summary(SAMPLE_NAME).num_boxes == len(store.annotated(SAMPLE_NAME)
+                                                      .coco["annotations"])
     assert not at.error
 
 
@@ -124,13 +137,17 @@ def test_import_rejects_bad_files_and_takes_good_ones(store, tmp_path):
     at.file_uploader(key="import_upload").set_value(
         [("cows-yolo.zip", formats.zip_bytes(sample, "yolo"), "application/zip")]).run()
     at.button(key="import_button").click().run()
-    assert "cows-yolo" in store.names() and store.get("cows-yolo").num_boxes() == 31
+    imported = store.get("cows-yolo")
+    assert "cows-yolo" in store.names() and imported.num_boxes() == sample.num_boxes()
     assert at.selectbox(key="annotate_dataset").value == "cows-yolo"
-    assert progress_text(at) == "12 of 12 images done"
+    done = sum(1 for im in imported.images if formats.is_done(im))
+    assert progress_text(at) == f"{done} of {len(sample.images)} images done"
     assert not at.exception
 
 
-def test_adding_images_reports_bad_files_and_keeps_good_ones(store):
+def test_adding_images_reports_one_result(store):
+    """Good files are added, a bad one is named, and one message says both (never "Added 2"
+    beside "none was added")."""
     add_herd(store, 1)
     at = annotate_page()
     at.selectbox(key="annotate_dataset").set_value("herd").run()
@@ -141,11 +158,76 @@ def test_adding_images_reports_bad_files_and_keeps_good_ones(store):
         ("broken.jpg", b"\xff\xd8\xff\xe0 nope", "image/jpeg"),
     ]).run()
     at.button(key="add_images_button").click().run()
-    assert any("Added 1 image(s) to herd (1 already in the dataset)" in s
-               for s in texts(at, "success"))
-    assert any("broken.jpg" in e for e in texts(at, "error"))
+    assert not at.success and not at.error
+    [message] = texts(at, "warning")
+    head, *lines = message.splitlines()
+    assert head == "Added 1 image to **herd** (1 already in it); 1 of 3 files not added:"
+    assert len(lines) == 1 and lines[0].startswith("- broken.jpg")
+    assert "none was" not in message
     assert len(store.get("herd").images) == 2
     assert progress_text(at) == "0 of 2 images done"
+    # only bad files: one error, nothing added
+    key = next(u.key for u in at.file_uploader if u.key.startswith("add_images_"))
+    at.file_uploader(key=key).set_value([("broken.jpg", b"\xff\xd8 nope", "image/jpeg")]).run()
+    at.button(key="add_images_button").click().run()
+    assert not at.success and not at.warning
+    [message] = texts(at, "error")
+    assert message.startswith("Nothing added to **herd**: the file could not be added:\n- ")
+    # only good files: one success
+    key = next(u.key for u in at.file_uploader if u.key.startswith("add_images_"))
+    at.file_uploader(key=key).set_value(
+        [("more.png", images.encode_png(make_scene(seed=11).image), "image/png")]).run()
+    at.button(key="add_images_button").click().run()
+    assert texts(at, "success") == ["Added 1 image to **herd**."] and not at.error
+    assert len(store.get("herd").images) == 3
+    assert not at.exception
+
+
+def test_a_new_session_never_adds_to_the_sample_by_default(store):
+    """A fresh tab opens the user's own dataset (the one changed last), not the sample; on the
+    sample, adding images needs an explicit tick."""
+    at = annotate_page()
+    assert at.selectbox(key="annotate_dataset").value == SAMPLE_NAME  # nothing else yet
+    key = next(u.key for u in at.file_uploader if u.key.startswith("add_images_"))
+    at.file_uploader(key=key).set_value(
+        [("mine.png", images.encode_png(make_scene(seed=4).image), "image/png")]).run()
+    assert any("is the app's sample dataset" in i for i in texts(at, "info"))
+    assert at.button(key="add_images_button").disabled
+    at.checkbox(key="add_to_sample").check().run()
+    assert not at.button(key="add_images_button").disabled
+    add_herd(store, 1)
+    store.create("older")
+    os.utime(store.path("older") / "annotations.json", (1, 1))
+    fresh = annotate_page()
+    assert fresh.selectbox(key="annotate_dataset").value == "herd"
+    assert not [i for i in texts(fresh, "info") if "is the app's sample dataset" in i]
+    assert not fresh.exception
+
+
+def test_pre_annotation_on_a_fresh_install(store, monkeypatch, tmp_path, yolox_nano_path):
+    """The shared YOLOX-Nano alone: on the sample's real photo pre-annotation adds the cow; on a
+    cartoon scene where it finds nothing above the threshold, the message says why."""
+    monkeypatch.setenv("COWDEMO_COW_PHOTO", str(cow_photo_path()))
+    copy_model(yolox_nano_path, tmp_path / "checkpoints")
+    monkeypatch.setenv("COWDEMO_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    at = annotate_page()
+    photo_id = SAMPLE_DONE + 1
+    assert at.query_params["image"] == str(photo_id)
+    at.button(key="prefill").click().run()
+    assert [c for c, _ in store.boxes(SAMPLE_NAME, photo_id)] == ["cow"]
+    assert any(s.startswith("yolox_nano: added 1 box with score ≥ 0.50")
+               for s in texts(at, "success"))
+    ids = add_herd(store, 2)
+    at.run()  # the new dataset appears in the list
+    at.selectbox(key="annotate_dataset").set_value("herd").run()
+    at.selectbox(key="nav_pick_herd_" + str(ids[0])).set_value(ids[1]).run()
+    at.button(key="prefill").click().run()
+    assert store.boxes("herd", ids[1]) == []
+    [warning] = [w for w in texts(at, "warning") if "added no box" in w]
+    assert warning.lstrip("⚠ ").startswith(
+        "yolox_nano added no box: it finds nothing with score ≥ 0.50 here (its best, cow, "
+        "scores 0.")
+    assert "lower the score threshold" in warning
     assert not at.exception
 
 

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from cowdemo import cli
-from cowdemo.datasets.store import DatasetStore
+from cowdemo.datasets.store import SAMPLE_DONE, SAMPLE_IMAGES, DatasetStore
+from cowdemo.samples import cow_photo
+
+#: The sample: SAMPLE_DONE of its synthetic scenes done (31 cows in all 12, 22 in the done ones),
+#: the rest and the real cow photo (where the machine has it) left to label.
+SAMPLE_TOTAL = SAMPLE_IMAGES + (cow_photo() is not None)
+SAMPLE_BOXES = 22
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -33,10 +39,11 @@ def test_sample_list_show(capsys, root):
     code, out, _ = run(capsys, "--root", str(root), "list")
     assert code == 0
     row = next(line for line in out.splitlines() if line.startswith("synthetic-sample"))
-    assert row.split()[1:4] == ["12", "12", "31"] and row.endswith("cow")
+    assert row.split()[1:4] == [str(SAMPLE_TOTAL), str(SAMPLE_DONE), str(SAMPLE_BOXES)]
+    assert row.endswith("cow")
     code, out, _ = run(capsys, "--root", str(root), "show", "synthetic-sample", "--images")
-    assert code == 0 and "12 of 12 images done, 31 boxes" in out and "cow (31)" in out
-    assert "synthetic_000011.png" in out
+    assert code == 0 and f"{SAMPLE_DONE} of {SAMPLE_TOTAL} images done, 22 boxes" in out
+    assert "cow (22)" in out and "synthetic_000011.png" in out
 
 
 def test_export_import_round_trip(capsys, root, tmp_path):
@@ -49,15 +56,18 @@ def test_export_import_round_trip(capsys, root, tmp_path):
         code, out, err = run(capsys, "--root", str(root), "import", str(out_zip), "--name",
                              f"back-{fmt}")
         assert code == 0, err
-        assert f"from {fmt}.zip (zip/{fmt}): 12 images (12 annotated), 31 boxes" in out
+        assert (f"from {fmt}.zip (zip/{fmt}): {SAMPLE_TOTAL} images ({SAMPLE_DONE} annotated), "
+                f"{SAMPLE_BOXES} boxes") in out
     store = DatasetStore(root)
     assert store.get("back-voc").num_boxes() == store.get("synthetic-sample").num_boxes()
     code, _, _ = run(capsys, "--root", str(root), "export", "back-yolo", str(tmp_path / "gt.json"),
                      "--no-images")
-    assert code == 0 and len(json.loads((tmp_path / "gt.json").read_text())["images"]) == 12
+    assert code == 0
+    assert len(json.loads((tmp_path / "gt.json").read_text())["images"]) == SAMPLE_TOTAL
     code, _, _ = run(capsys, "--root", str(root), "export", "back-yolo", str(tmp_path / "voc"),
                      "--format", "voc")
-    assert code == 0 and len(list((tmp_path / "voc" / "Annotations").iterdir())) == 12
+    xml = list((tmp_path / "voc" / "Annotations").iterdir())
+    assert code == 0 and len(xml) == SAMPLE_DONE, "an XML per annotated (done) image"
 
 
 def test_user_errors_are_one_line_and_exit_2(capsys, root, tmp_path):

@@ -16,9 +16,16 @@ import pytest
 from cowdemo import images
 from cowdemo.datasets import formats
 from cowdemo.datasets.coco import CocoDataset
-from cowdemo.datasets.store import SAMPLE_NAME, DatasetStore, data_dir
+from cowdemo.datasets.store import (
+    SAMPLE_DONE,
+    SAMPLE_IMAGES,
+    SAMPLE_NAME,
+    DatasetStore,
+    data_dir,
+)
 from cowdemo.datasets.synthetic import make_scene
 from cowdemo.errors import CowdemoError
+from cowdemo.samples import COW_PHOTO_NAME, cow_photo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -190,14 +197,43 @@ def test_delete(herd):
 
 
 def test_ensure_sample_is_ready_and_idempotent(store):
+    """Done scenes with exact boxes for evaluation, then work left: the real cow photo (where the
+    machine has it) and the other scenes, not done and without boxes."""
     sample = store.ensure_sample()
-    assert sample.name == SAMPLE_NAME and len(sample.images) == 12
+    photo = cow_photo()
+    assert sample.name == SAMPLE_NAME
+    assert len(sample.images) == SAMPLE_IMAGES + (photo is not None)
+    done = [im["id"] for im in sample.images if im["done"]]
+    assert done == list(range(1, SAMPLE_DONE + 1)) and 0 < SAMPLE_DONE < SAMPLE_IMAGES
     summary = store.summary(SAMPLE_NAME)
-    assert summary.num_annotated_images == 12 and summary.num_boxes == sample.num_boxes() > 12
+    assert summary.num_annotated_images == SAMPLE_DONE
+    assert {int(a["image_id"]) for a in sample.coco["annotations"]} == set(done)
+    assert summary.num_boxes == sample.num_boxes() == 22 > SAMPLE_DONE
+    todo = sample.images[SAMPLE_DONE:]
+    if photo is not None:
+        assert todo[0]["file_name"] == COW_PHOTO_NAME and (todo[0]["width"], todo[0]["height"]) \
+            == (1140, 760)
+        assert sample.image_path(todo[0]["id"]).read_bytes() == photo.read_bytes()
+    assert [im["file_name"] for im in todo][-1] == "synthetic_000011.png"
     stamp = (store.root / SAMPLE_NAME / "annotations.json").stat().st_mtime_ns
     assert store.ensure_sample().coco == sample.coco
     assert (store.root / SAMPLE_NAME / "annotations.json").stat().st_mtime_ns == stamp
     assert sample.read_image(1).shape == (480, 640, 3)
+
+
+def test_sample_without_the_photo_and_open_dataset_makes_it(tmp_path, monkeypatch):
+    """Without the photo the sample is the synthetic scenes alone; `open_dataset` (the CLI's
+    evaluate, check and train) makes the sample in a fresh data folder, as the app does."""
+    from cowdemo.datasets import open_dataset
+
+    monkeypatch.setenv("COWDEMO_COW_PHOTO", str(tmp_path / "absent.jpg"))
+    monkeypatch.setenv("COWDEMO_DATA", str(tmp_path / "fresh"))
+    dataset = open_dataset(SAMPLE_NAME)
+    assert dataset.image_ids == list(range(1, SAMPLE_DONE + 1)), "the done images only"
+    assert dataset.num_boxes() == 22
+    full = DatasetStore().get(SAMPLE_NAME)
+    assert len(full.images) == SAMPLE_IMAGES
+    assert all(im["file_name"].startswith("synthetic_") for im in full.images)
 
 
 def test_coco_json_without_images_then_the_images(tmp_path, store):

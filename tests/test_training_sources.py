@@ -109,11 +109,11 @@ def test_local_coco_download_filtered_by_category_name(tmp_path):
 
 
 def test_store_names_folders_and_the_generator(tmp_path, data_env):
-    from cowdemo.datasets.store import DatasetStore
+    from cowdemo.datasets.store import SAMPLE_DONE, DatasetStore
 
     DatasetStore().ensure_sample()
     sample = open_training_dataset("synthetic-sample", ["cow"])
-    assert len(sample.image_ids) == 12
+    assert len(sample.image_ids) == SAMPLE_DONE, "the images marked done, not those left to label"
     folder = synthetic(tmp_path / "folder", n=3, seed=1, width=64, height=48)
     assert len(open_training_dataset(str(folder), ["cow"]).image_ids) == 3
     generated = open_training_dataset("synthetic:5:96x72", ["cow"])

@@ -11,8 +11,8 @@ from cowdemo.errors import CowdemoError
 from cowdemo.ui import annotate as page
 from cowdemo.ui.common import registry, resolved_device, show_error, sidebar
 
-cfg = sidebar()
 st.title("✏️ Annotate")
+cfg = sidebar()
 state = st.session_state
 store = DatasetStore()
 try:
@@ -22,8 +22,7 @@ except CowdemoError as exc:
 
 names = store.names()
 if names:
-    state["annotate_dataset"] = page.chosen_dataset(
-        names, SAMPLE_NAME if SAMPLE_NAME in names else names[0])
+    state["annotate_dataset"] = page.chosen_dataset(names, page.default_dataset(store, names))
     st.selectbox("Dataset", names, key="annotate_dataset", on_change=page.remember,
                  args=("annotate_dataset", "_annotate_dataset"))
 name = state.get("_annotate_dataset") if names else None
@@ -77,14 +76,20 @@ with st.expander("Datasets: new, import, add images, classes, export", expanded=
                 f"Images to add to {name} (same content is stored once)",
                 type=["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"],
                 accept_multiple_files=True, key=f"add_images_{state.get('_annotate_add', 0)}")
-            if added_files and st.button("Add images", key="add_images_button"):
-                report = page.add_uploads(store, name, [(f.name, f.getvalue())
-                                                        for f in added_files])
+            into_sample = True
+            if name == SAMPLE_NAME:
+                st.info(f"**{name}** is the app's sample dataset. For your own images, create a "
+                        "dataset under *New* first (or pick yours under *Dataset* above).")
+                into_sample = st.checkbox(f"Add them to {name} anyway", key="add_to_sample")
+            if added_files and st.button("Add images", key="add_images_button",
+                                         disabled=not into_sample):
+                outcome = page.add_uploads(store, name, [(f.name, f.getvalue())
+                                                         for f in added_files])
                 state["_annotate_add"] = state.get("_annotate_add", 0) + 1
-                state["_annotate_added"] = report
+                state["_annotate_added"] = outcome
                 st.rerun()
-            for line in state.pop("_annotate_added", []):
-                (st.error if line.startswith("⚠") else st.success)(line)
+            if state.get("_annotate_added") is not None:
+                page.show_add_outcome(state.pop("_annotate_added"))
     with tab_classes:
         if name is not None:
             try:

@@ -1,63 +1,52 @@
-"""Home: the loop in a few lines, and what is ready (models, device, data)."""
+"""Home: the loop in a few lines, and what is ready (models, device, data). The text comes first:
+on a fresh server the models and torch take seconds to load, and the page says what the app
+does meanwhile."""
 
-import pandas as pd
 import streamlit as st
 
-from cowdemo.datasets.store import DatasetStore, data_dir
-from cowdemo.devices import describe_device
-from cowdemo.errors import CowdemoError
-from cowdemo.models.weights import checkpoints_dir
-from cowdemo.runs import RunStore
-from cowdemo.ui.common import registry, resolved_device, show_error, sidebar
+from cowdemo.datasets.store import data_dir
+from cowdemo.ui import home as page
+from cowdemo.ui.common import checkpoints_dir, registry, show_error, sidebar
 
-cfg = sidebar()
 st.title("🐄 cowdemo")
-st.markdown(
-    "Show, measure and improve an object detector and tracker, on cows. The loop:\n"
-    "1. **Predict**: upload photos and see a COCO-pretrained Faster R-CNN's boxes "
-    "(it calls cows *dog*).\n"
-    "2. **Annotate** ground truth, 3. **Evaluate** with COCO mAP, 4. **Fine-tune** a cows-only "
-    "detector, 5. **Track** cows through a video, 6. **Compare** pretrained vs fine-tuned "
-    "and catch regressions."
-)
+st.markdown(page.LOOP)
 st.page_link("views/predict.py", label="Start with Predict", icon="🔍")
 
-specs = registry()
+with st.spinner("Looking for models…"):
+    cfg = sidebar()
+    specs = registry()
 ready = [s for s in specs if s.status == "ready"]
+if cfg.model_a:
+    st.markdown(page.ready_text(cfg, specs))
+
 col_models, col_device, col_data, col_runs = st.columns(4)
 col_models.metric("Models ready", f"{len(ready)} of {len(specs)}")
-col_device.metric("Device", describe_device(resolved_device(cfg.device)))
-try:
-    datasets = DatasetStore().list()
-    runs = RunStore().count()
-except CowdemoError as exc:
-    datasets, runs = [], 0
-    show_error(exc)
+short, detail = page.device_metric(cfg.device)
+col_device.metric("Device", short, help="Change it in the sidebar (auto uses a GPU when there "
+                  "is one).")
+col_device.caption(detail)
+datasets, runs, problem = page.data_status()
+if problem is not None:
+    show_error(problem)
 col_data.metric("Datasets", len(datasets), help=f"in {data_dir()}; the synthetic sample "
                 "dataset is created on first use")
 col_runs.metric("Runs stored", runs)
 
 st.subheader("Models")
-st.dataframe(
-    pd.DataFrame(
-        [
-            {"model": s.name, "status": s.status, "what": s.description, "how to get it": s.reason}
-            for s in specs
-        ]
-    ),
-    hide_index=True,
-    width="stretch",
-)
+st.table(page.models_table(specs))  # a table wraps long descriptions (a dataframe cuts them)
+missing = page.how_to_get(specs)
+if missing:
+    with st.expander(f"How to get the {len(missing)} model(s) not ready", expanded=not ready):
+        st.markdown("\n".join(missing))
 if datasets:
     st.subheader("Datasets")
     st.dataframe(
-        pd.DataFrame([{"dataset": d.name, "images": d.num_images, "boxes": d.num_boxes,
-                       "classes": ", ".join(d.classes), "progress": d.progress}
-                      for d in datasets]),
+        [{"dataset": d.name, "images": d.num_images, "boxes": d.num_boxes,
+          "classes": ", ".join(d.classes), "progress": d.progress} for d in datasets],
         hide_index=True, width="stretch",
     )  # fmt: skip
 if not ready:
     st.warning(
-        f"No model is ready yet. Put weights in `{checkpoints_dir()}` as the table says "
+        f"No model is ready yet. Put weights in `{checkpoints_dir()}` as the list above says "
         "(with a network they download on first use), or place a YOLOX `.onnx` export there."
     )

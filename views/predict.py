@@ -6,41 +6,35 @@ import pandas as pd
 import streamlit as st
 
 from cowdemo import images
-from cowdemo.datasets.synthetic import make_scene
 from cowdemo.draw import draw_detections
 from cowdemo.errors import CowdemoError
-from cowdemo.ui.common import detector, predict, resolved_device, show_error, sidebar
+from cowdemo.samples import COW_PHOTO_CREDIT, COW_PHOTO_NAME, sample_images
+from cowdemo.ui.common import loaded_models, predict, resolved_device, show_error, sidebar
 
-cfg = sidebar()
 st.title("🔍 Predict")
+cfg = sidebar()
 if not cfg.models:
     st.warning("No model is ready: the Home page lists the models and how to get their weights.")
     st.stop()
 
-
-@st.cache_data(show_spinner=False)
-def sample_images(n: int = 3) -> list[tuple[str, bytes]]:
-    return [(f"sample-{i + 1}.png", images.encode_png(make_scene(seed=i).image)) for i in range(n)]
-
-
+samples = st.cache_data(show_spinner=False)(sample_images)
 uploads = st.file_uploader(
     "Images (JPEG, PNG, WebP): drag and drop one or many",
     type=["jpg", "jpeg", "png", "webp"],
     accept_multiple_files=True,
 )
-use_samples = st.toggle("Use the synthetic sample images", value=not uploads)
+use_samples = st.toggle("Use the sample images", value=not uploads,
+                        help="A real cow photo when this machine has one (set-up fetches it), "
+                             "and synthetic pasture scenes.")
 files: list[tuple[str, bytes]] = [(u.name, u.getvalue()) for u in uploads or []]
+photo_index = len(files)  # where the real photo is among the samples, when it is there
 if use_samples:
-    files += sample_images()
+    files += samples()
 device = resolved_device(cfg.device)
 if not files:
     st.info("Upload an image, or switch on the sample images.")
     # Load the models now, while the user picks a file, so the first upload shows boxes sooner.
-    for model in cfg.models:
-        try:
-            detector(model, device)
-        except CowdemoError as exc:
-            show_error(exc, model)
+    loaded_models(cfg.models, device)
     st.stop()
 
 filter_text = "all classes" if cfg.classes is None else ", ".join(cfg.classes)
@@ -49,9 +43,10 @@ st.caption(
     "Change them in the sidebar."
 )
 
-progress = st.progress(0.0, text="Detecting…")
-results = []  # (name, rgb, {model: (shown, hidden)})
-for index, (name, data) in enumerate(files):
+progress = st.progress(0.0, text="Loading the models…")
+models = loaded_models(cfg.models, device)  # one error line for each model that cannot load
+results = []  # (name, rgb, {model: (shown, hidden)}, note)
+for index, (name, data) in enumerate(files if models else []):
     try:
         rgb = images.load(data, name=name)
     except CowdemoError as exc:
@@ -59,7 +54,7 @@ for index, (name, data) in enumerate(files):
         continue
     digest = images.content_hash(data)
     per_model = {}
-    for model in cfg.models:
+    for model in models:
         progress.progress(index / len(files), text=f"{model} on {name}")
         try:
             raw = predict(digest, model, device, rgb)
@@ -67,14 +62,18 @@ for index, (name, data) in enumerate(files):
             show_error(exc, model)
             continue
         per_model[model] = raw.filter(cfg.score_threshold).split(cfg.classes)
-    results.append((name, rgb, per_model))
+    real_photo = use_samples and index == photo_index and name == COW_PHOTO_NAME
+    results.append((name, rgb, per_model, f"A real photo: {COW_PHOTO_CREDIT}." if real_photo
+                    else ""))
 progress.empty()
 
-coco = {model: [] for model in cfg.models}
-for image_id, (name, rgb, per_model) in enumerate(results, start=1):
+coco = {model: [] for model in models}
+for image_id, (name, rgb, per_model, note) in enumerate(results, start=1):
     st.subheader(name)
-    columns = st.columns(len(cfg.models))
-    for column, model in zip(columns, cfg.models):
+    if note:
+        st.caption(note)
+    columns = st.columns(len(models))
+    for column, model in zip(columns, models):
         if model not in per_model:
             continue
         shown, hidden = per_model[model]
@@ -100,10 +99,11 @@ for image_id, (name, rgb, per_model) in enumerate(results, start=1):
                 key=f"png-{image_id}-{model}",
             )
 
-if results:
+worked = [m for m in models if any(m in per_model for _, _, per_model, _ in results)]
+if worked:
     st.divider()
-    download_columns = st.columns(len(cfg.models))
-    for column, model in zip(download_columns, cfg.models):
+    download_columns = st.columns(len(worked))
+    for column, model in zip(download_columns, worked):
         column.download_button(
             f"COCO results JSON ({model})",
             json.dumps(coco[model], indent=1),

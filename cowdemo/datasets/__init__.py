@@ -9,14 +9,17 @@ from cowdemo.datasets.coco import CocoDataset
 
 def open_dataset(name_or_path: str | Path, store=None) -> CocoDataset:
     """A dataset folder (or COCO JSON file) by path, else the images marked done of a dataset
-    of the app's store by name (an image nobody has annotated yet is not ground truth)."""
+    of the app's store by name (an image nobody has annotated yet is not ground truth). The
+    sample dataset ``synthetic-sample`` is made on first use, as the app's pages do."""
     path = Path(name_or_path)
     if store is None and path.exists():
         return CocoDataset.load(path)
-    from cowdemo.datasets.store import DatasetStore
+    from cowdemo.datasets.store import SAMPLE_NAME, DatasetStore
     from cowdemo.errors import CowdemoError
 
     store = store or DatasetStore()
+    if str(name_or_path) == SAMPLE_NAME:
+        store.ensure_sample()
     dataset = store.annotated(str(name_or_path))
     if not dataset.image_ids:
         raise CowdemoError(

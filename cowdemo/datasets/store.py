@@ -43,7 +43,8 @@ from cowdemo.files import atomic_write_bytes, replace_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_NAME = "synthetic-sample"
-SAMPLE_IMAGES = 12
+SAMPLE_IMAGES = 12  # synthetic scenes in the sample dataset
+SAMPLE_DONE = 8  # of them done, with their exact boxes; the others are left to label
 NAME_RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 #: Boxes given to set_boxes equal to a stored one within this (pixels) keep the stored
@@ -221,20 +222,18 @@ class DatasetStore:
         return self.get(name)
 
     def ensure_sample(self) -> CocoDataset:
-        """The ready sample dataset ``synthetic-sample`` (seeded synthetic cows, every image
-        annotated and done), created on first use."""
+        """The sample dataset ``synthetic-sample``, created on first use: 12 seeded synthetic
+        scenes, the first :data:`SAMPLE_DONE` done with their exact boxes (ground truth for
+        evaluation and training), the rest not done and without boxes, so a new user has images
+        to label and to pre-annotate; the real cow photo (:mod:`cowdemo.samples`), when this
+        machine has it, comes first among those not done."""
         if self.exists(SAMPLE_NAME):
             return self.get(SAMPLE_NAME)
         import tempfile
 
-        from cowdemo.datasets.synthetic import make_dataset
-
         self.root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".sample-") as tmp:
-            make_dataset(tmp, n_images=SAMPLE_IMAGES, seed=0)
-            source = CocoDataset.load(tmp, SAMPLE_NAME)
-            source.coco["info"] = {"description": "cowdemo synthetic sample: seeded pasture "
-                                                  "scenes with exact cow boxes"}
+            source = _sample_source(Path(tmp))
             try:
                 return self.save(SAMPLE_NAME, source)
             except CowdemoError:
@@ -430,6 +429,34 @@ class DatasetStore:
             dataset = CocoDataset(folder, coco, name)
             _write_json(path, coco)
         return dataset
+
+
+def _sample_source(folder: Path) -> CocoDataset:
+    """The sample dataset in ``folder``: done synthetic scenes (ids 1..SAMPLE_DONE), then the
+    real cow photo if there is one, then the synthetic scenes left to label."""
+    from cowdemo.datasets.synthetic import make_dataset
+    from cowdemo.samples import COW_PHOTO_CREDIT, COW_PHOTO_NAME, cow_photo
+
+    make_dataset(folder, n_images=SAMPLE_IMAGES, seed=0)
+    coco = json.loads((folder / ANNOTATIONS_FILE).read_text())
+    done = coco["images"][:SAMPLE_DONE]
+    todo = coco["images"][SAMPLE_DONE:]
+    for image in done:
+        image["done"] = True
+    description = "cowdemo synthetic sample: seeded pasture scenes with exact cow boxes"
+    photo = cow_photo()
+    if photo is not None:
+        rgb = image_io.load(photo)
+        shutil.copyfile(photo, folder / "images" / COW_PHOTO_NAME)
+        todo.insert(0, {"file_name": f"images/{COW_PHOTO_NAME}", "width": rgb.shape[1],
+                        "height": rgb.shape[0]})
+        description += f", and a real cow photo ({COW_PHOTO_CREDIT})"
+    for image_id, image in enumerate(todo, start=SAMPLE_DONE + 1):
+        image.update(id=image_id, done=False)
+    coco["annotations"] = [a for a in coco["annotations"] if int(a["image_id"]) <= SAMPLE_DONE]
+    coco["images"] = done + todo
+    coco["info"] = {"description": description}
+    return CocoDataset(folder, coco, SAMPLE_NAME)
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -33,8 +33,9 @@ from PIL import Image
 from cowdemo import annotation as ann
 from cowdemo import images as image_io
 from cowdemo.datasets import formats
-from cowdemo.datasets.coco import CocoDataset
-from cowdemo.datasets.store import DatasetStore
+from cowdemo.datasets.coco import ANNOTATIONS_FILE, CocoDataset
+from cowdemo.datasets.store import SAMPLE_NAME, DatasetStore
+from cowdemo.detections import Detections
 from cowdemo.errors import CowdemoError
 from cowdemo.ui.common import Settings, show_error
 
@@ -54,6 +55,22 @@ def remember(widget_key: str, keep_key: str) -> None:
 
 def select_dataset(name: str) -> None:
     st.session_state["_annotate_dataset"] = name
+
+
+def default_dataset(store: DatasetStore, names: list[str]) -> str:
+    """Where a new session starts: the dataset changed most recently other than the sample (so
+    nobody's images land in the sample because a fresh tab opened on it), else the sample."""
+    own = [n for n in names if n != SAMPLE_NAME]
+    if not own:
+        return SAMPLE_NAME if SAMPLE_NAME in names else names[0]
+
+    def changed(name: str) -> int:
+        try:
+            return (store.path(name) / ANNOTATIONS_FILE).stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    return max(own, key=changed)
 
 
 def chosen_dataset(names: list[str], default: str) -> str:
@@ -117,26 +134,77 @@ def show_import_outcome(outcome: ImportOutcome) -> None:
         st.code("\n".join(shown) + (f"\n… and {more} more" if more else ""), language=None)
 
 
-def add_uploads(store: DatasetStore, name: str, files: list[tuple[str, bytes]]) -> list[str]:
-    """Add uploaded images one by one: good ones are added, bad ones reported (one line each,
-    starting with ⚠)."""
-    lines, added, known = [], 0, 0
-    before = set(store.get(name).image_ids)
+@dataclass
+class AddOutcome:
+    """What one press of *Add images* did: shown as one message, never two that disagree."""
+
+    dataset: str
+    files: int
+    added: int = 0
+    known: int = 0  # already in the dataset (same content), or twice in this upload
+    problems: list[str] = field(default_factory=list)  # one line per file not added
+
+    @property
+    def kind(self) -> str:
+        """"success" (every file is in the dataset now), "warning" (some), "error" (none)."""
+        if not self.problems:
+            return "success"
+        return "warning" if self.added or self.known else "error"
+
+    def message(self) -> str:
+        """Markdown: one summary line, then one line per file that was not added."""
+        name = f"**{self.dataset}**"
+        known = f" ({self.known} already in it)" if self.known else ""
+        if not self.problems:
+            if not self.added:
+                head = f"All {plural(self.known, 'image')} are already in {name}: nothing added."
+            else:
+                head = f"Added {plural(self.added, 'image')} to {name}{known}."
+        elif self.added or self.known:
+            head = (f"Added {plural(self.added, 'image')} to {name}{known}; "
+                    f"{len(self.problems)} of {plural(self.files, 'file')} not added:")
+        else:
+            which = ("the file could not be added" if self.files == 1
+                     else f"none of the {self.files} files could be added")
+            head = f"Nothing added to {name}: {which}:"
+        return "\n".join([head, *(f"- {line}" for line in self.problems)])
+
+
+def add_uploads(store: DatasetStore, name: str, files: list[tuple[str, bytes]]) -> AddOutcome:
+    """Add uploaded images: every file that can be read is added, each one that cannot is
+    reported (one line, naming the file); the outcome says both in one message."""
+    outcome = AddOutcome(name, len(files))
+    readable = []
     for file_name, data in files:
         try:
-            image_id = store.add_images(name, [(file_name, data)])[0]
+            image_io.load(data, name=file_name)
         except CowdemoError as exc:
-            lines.append(f"⚠ {exc}")
+            outcome.problems.append(str(exc))
             continue
+        readable.append((file_name, data))
+    before = set(store.get(name).image_ids)
+    try:
+        ids = store.add_images(name, readable) if readable else []
+    except CowdemoError:
+        ids = []  # one file the store refuses (e.g. a size that clashes): find it, keep the rest
+        for file_name, data in readable:
+            try:
+                ids += store.add_images(name, [(file_name, data)])
+            except CowdemoError as exc:
+                outcome.problems.append(f"{file_name}: {exc}" if file_name not in str(exc)
+                                        else str(exc))
+    for image_id in ids:
         if image_id in before:
-            known += 1
+            outcome.known += 1
         else:
-            added += 1
+            outcome.added += 1
             before.add(image_id)
-    if added or known:
-        again = f" ({known} already in the dataset)" if known else ""
-        lines.insert(0, f"Added {added} image(s) to {name}{again}.")
-    return lines
+    return outcome
+
+
+def show_add_outcome(outcome: AddOutcome) -> None:
+    {"success": st.success, "warning": st.warning, "error": st.error}[outcome.kind](
+        outcome.message())
 
 
 def export_buttons(store: DatasetStore, name: str) -> None:
@@ -393,9 +461,35 @@ def prefill(store: DatasetStore, name: str, image_id: int, dataset: CocoDataset,
         store.set_boxes(name, image_id, merged)
         bump_revision(name, image_id)
     st.session_state.setdefault("_annotate_prefilled", set()).add(f"{name}/{image_id}")
-    text = (f"{model}: added {added} box(es) with score ≥ {cfg.score_threshold:.2f}"
-            + (f" ({len(proposed) - added} overlapped yours)" if len(proposed) > added else ""))
+    st.session_state["_annotate_message"] = prefill_message(
+        model, cfg.score_threshold, cfg.classes, detections, len(proposed), added, hidden)
+
+
+def prefill_message(model: str, threshold: float, classes: tuple[str, ...] | None,
+                    detections: Detections, proposed: int, added: int,
+                    hidden: Detections) -> str:
+    """What pre-annotation did, and when it added nothing, why (starts with ⚠ then)."""
+    at = f"score ≥ {threshold:.2f}"
+    if added:
+        text = f"{model}: added {plural(added, 'box')} with {at}"
+        if proposed > added:
+            text += f" ({proposed - added} overlapped boxes already here)"
+    elif proposed:
+        text = (f"⚠ {model} added no box: its {plural(proposed, 'box')} with {at} all overlap "
+                "boxes already on this image")
+    else:
+        weaker, _ = detections.split(classes)
+        wanted = "in the class filter" if classes is not None else "at all"
+        if len(weaker):
+            best = int(weaker.scores.argmax())
+            text = (f"⚠ {model} added no box: it finds nothing with {at} here (its best, "
+                    f"{weaker.class_names[best]}, scores {weaker.scores[best]:.2f}); lower the "
+                    "score threshold in the sidebar to start from weaker boxes")
+        elif len(hidden):
+            text = f"⚠ {model} added no box: it finds nothing {wanted} with {at} here"
+        else:
+            text = f"⚠ {model} added no box: it finds nothing {wanted} on this image"
     if len(hidden):
         text += (f"; it also sees {hidden.summary()}, hidden by the class filter in the sidebar "
                  "(a COCO model calls a cow *dog* more often than you would think)")
-    st.session_state["_annotate_message"] = ("⚠ " if not added else "") + text + "."
+    return text + "."

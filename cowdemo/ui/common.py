@@ -1,20 +1,27 @@
 """Streamlit helpers every page shares: cached model loading and prediction, settings from the
-shared sidebar, and one way to show user errors. Pages only lay out widgets."""
+shared sidebar, and one way to show user errors. Pages only lay out widgets.
+
+Importing this module is cheap on purpose: torch, torchvision and the model registry (seconds
+on a fresh server) are imported when a function first needs them, so a page can draw its title
+and text before it calls :func:`sidebar`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import streamlit as st
 
-from cowdemo.detections import Detections
-from cowdemo.devices import describe_device, resolve_device
 from cowdemo.errors import CowdemoError
-from cowdemo.models.base import Detector
-from cowdemo.models.registry import DEFAULT_MODEL, ModelSpec, list_models, load_detector
-from cowdemo.models.weights import checkpoints_dir
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cowdemo.detections import Detections
+    from cowdemo.models.base import Detector
+    from cowdemo.models.registry import ModelSpec
 
 NO_MODEL = "(none)"
 #: The app's pages in loop order: (file, title, icon). app.py registers them with st.navigation.
@@ -41,12 +48,21 @@ class Settings:
 
     @property
     def models(self) -> list[str]:
-        return [m for m in (self.model_a, self.model_b) if m]
+        """Model A then model B, each once (B equal to A adds nothing)."""
+        return list(dict.fromkeys(m for m in (self.model_a, self.model_b) if m))
 
 
 @st.cache_data(ttl=15, show_spinner=False)
 def _registry(folder: str) -> list[ModelSpec]:
+    from cowdemo.models.registry import list_models
+
     return list_models(Path(folder))
+
+
+def checkpoints_dir() -> Path:
+    from cowdemo.models.weights import checkpoints_dir as folder
+
+    return folder()
 
 
 def registry() -> list[ModelSpec]:
@@ -65,12 +81,29 @@ def model_identity(name: str) -> str:
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=4)
 def _detector(name: str, device: str, identity: str) -> Detector:
+    from cowdemo.models.registry import load_detector
+
     return load_detector(name, device=device, folder=checkpoints_dir())
 
 
 def detector(name: str, device: str) -> Detector:
     """One loaded model per (model identity, device) per server process."""
     return _detector(name, device, model_identity(name))
+
+
+def loaded_models(models: list[str], device: str) -> list[str]:
+    """The models of ``models`` that load on ``device``; each one that does not gets its one
+    error line (and no further output: no boxes, tables or downloads of a model that is not
+    there)."""
+    ok = []
+    for model in models:
+        try:
+            detector(model, device)
+        except CowdemoError as exc:
+            show_error(exc, model)
+            continue
+        ok.append(model)
+    return ok
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -87,6 +120,8 @@ def predict(image_hash: str, model: str, device: str, image: np.ndarray) -> Dete
 def default_models(specs: list[ModelSpec]) -> tuple[str | None, str | None]:
     """Model A: the notebook's COCO model if ready, else the first ready one. Model B: the newest
     fine-tuned checkpoint, so pretrained vs fine-tuned is what a user sees first."""
+    from cowdemo.models.registry import DEFAULT_MODEL
+
     ready = [s for s in specs if s.status == "ready"]
     usable = [s for s in specs if s.available]
     names = [s.name for s in ready]
@@ -115,6 +150,8 @@ def settings() -> Settings:
 
 
 def resolved_device(choice: str) -> str:
+    from cowdemo.devices import resolve_device
+
     try:
         return resolve_device(choice)
     except CowdemoError:
@@ -170,6 +207,8 @@ def sidebar() -> Settings:
         choices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         st.selectbox("Run on", choices, help="auto uses the GPU when there is one.",
                      **_persist("device", "auto", choices))
+        from cowdemo.devices import describe_device
+
         st.caption(f"In use: {describe_device(resolved_device(st.session_state['device']))}")
     return settings()
 
