@@ -26,9 +26,13 @@ if names:
     st.selectbox("Dataset", names, key="annotate_dataset", on_change=page.remember,
                  args=("annotate_dataset", "_annotate_dataset"))
 name = state.get("_annotate_dataset") if names else None
+dataset, problem = page.open_dataset(store, name)
 
-# --- managing datasets -------------------------------------------------------------------------
-with st.expander("Datasets: new, import, add images, classes, export", expanded=not names):
+# --- managing datasets (open while there is nothing to annotate) -------------------------------
+if dataset is None or not dataset.images:
+    state["_annotate_manage_open"] = name  # and kept open once the first images are in
+with st.expander("Datasets: new, import, add images, classes, export",
+                 expanded=dataset is None or state.get("_annotate_manage_open") == name):
     tab_new, tab_import, tab_add, tab_classes, tab_export = st.tabs(
         ["New", "Import", "Add images", "Classes", "Export"])
     with tab_new, st.form("new_dataset", border=False):
@@ -83,13 +87,17 @@ with st.expander("Datasets: new, import, add images, classes, export", expanded=
                 into_sample = st.checkbox(f"Add them to {name} anyway", key="add_to_sample")
             if added_files and st.button("Add images", key="add_images_button",
                                          disabled=not into_sample):
-                outcome = page.add_uploads(store, name, [(f.name, f.getvalue())
-                                                         for f in added_files])
+                add_result = page.add_uploads(store, name, [(f.name, f.getvalue())
+                                                            for f in added_files])
                 state["_annotate_add"] = state.get("_annotate_add", 0) + 1
-                state["_annotate_added"] = outcome
+                state["_annotate_added"] = add_result
                 st.rerun()
-            if state.get("_annotate_added") is not None:
-                page.show_add_outcome(state.pop("_annotate_added"))
+            # the result stays until new files are chosen (the canvas's reruns keep it)
+            add_result = state.get("_annotate_added")
+            if added_files or (add_result is not None and add_result.dataset != name):
+                state.pop("_annotate_added", None)
+            elif add_result is not None:
+                page.show_add_outcome(add_result)
     with tab_classes:
         if name is not None:
             try:
@@ -123,10 +131,8 @@ with st.expander("Datasets: new, import, add images, classes, export", expanded=
 if name is None:
     st.info("No dataset yet: create or import one above.")
     st.stop()
-try:
-    dataset = store.get(name)
-except CowdemoError as exc:
-    show_error(exc)
+if dataset is None:
+    show_error(problem)
     st.stop()
 if not dataset.images:
     st.info(f"**{name}** has no images yet: add some under *Add images* above.")
@@ -140,7 +146,7 @@ page.show_in_url(name, image_id)
 info = dataset.image_info(image_id)
 done_count = sum(1 for im in dataset.images if is_done(im))
 st.progress(done_count / len(image_ids), text=ann.progress_text(done_count, len(image_ids)))
-message = state.pop("_annotate_message", None)
+message = page.message_for(name, image_id)
 if message:
     (st.success if not message.startswith("⚠") else st.warning)(message)
 

@@ -83,6 +83,17 @@ def chosen_dataset(names: list[str], default: str) -> str:
     return state["_annotate_dataset"]
 
 
+def open_dataset(store: DatasetStore,
+                 name: str | None) -> tuple[CocoDataset | None, CowdemoError | None]:
+    """The dataset ``name`` as on disk now, or (None, what is wrong with it)."""
+    if name is None:
+        return None, None
+    try:
+        return store.get(name), None
+    except CowdemoError as exc:
+        return None, exc
+
+
 def show_in_url(name: str, image_id: int) -> None:
     """Put the dataset and image in the address bar: a reload opens the same image."""
     if st.query_params.get("dataset") != name or st.query_params.get("image") != str(image_id):
@@ -225,6 +236,22 @@ def export_buttons(store: DatasetStore, name: str) -> None:
                            on_click="ignore", key=f"export_{fmt}")
 
 
+# --- messages about the image shown --------------------------------------------------------------
+def post_message(name: str, image_id: int, text: str) -> None:
+    """A message about one image (starting with ⚠ for a warning), shown while that image is."""
+    st.session_state["_annotate_message"] = (f"{name}/{image_id}", text)
+
+
+def message_for(name: str, image_id: int) -> str | None:
+    """The message posted about this image, if any. It stays through the canvas's own reruns
+    (a reloaded canvas reruns the page at once) and goes when another image is shown."""
+    held = st.session_state.get("_annotate_message")
+    if held is None or held[0] != f"{name}/{image_id}":
+        st.session_state.pop("_annotate_message", None)
+        return None
+    return held[1]
+
+
 # --- which image ------------------------------------------------------------------------------
 def positions() -> dict[str, int]:
     return st.session_state.setdefault("_annotate_pos", {})
@@ -279,8 +306,7 @@ def navigate(store: DatasetStore, name: str, dataset: CocoDataset, image_id: int
         later = [i for i in todo if ids.index(i) > position] if todo else []
         target = (later or todo or [image_id])[0]
         if not todo:
-            st.session_state["_annotate_message"] = (
-                f"All {len(ids)} images of {name} are done 🎉")
+            post_message(name, target, f"All {len(ids)} images of {name} are done 🎉")
     elif picked != image_id:
         target = picked
     if target is not None:
@@ -461,8 +487,8 @@ def prefill(store: DatasetStore, name: str, image_id: int, dataset: CocoDataset,
         store.set_boxes(name, image_id, merged)
         bump_revision(name, image_id)
     st.session_state.setdefault("_annotate_prefilled", set()).add(f"{name}/{image_id}")
-    st.session_state["_annotate_message"] = prefill_message(
-        model, cfg.score_threshold, cfg.classes, detections, len(proposed), added, hidden)
+    post_message(name, image_id, prefill_message(
+        model, cfg.score_threshold, cfg.classes, detections, len(proposed), added, hidden))
 
 
 def prefill_message(model: str, threshold: float, classes: tuple[str, ...] | None,

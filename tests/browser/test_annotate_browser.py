@@ -10,11 +10,13 @@ import re
 
 import numpy as np
 import pytest
-from browser_support import screenshot, wait_for_app
+from browser_support import copy_model, screenshot, wait_for_app
+from helpers import cow_photo_path, shared_path
 from PIL import Image
+from playwright.sync_api import expect
 
 from cowdemo import images
-from cowdemo.datasets.store import DatasetStore
+from cowdemo.datasets.store import SAMPLE_DONE, SAMPLE_IMAGES, DatasetStore
 from cowdemo.datasets.synthetic import make_scene
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -142,3 +144,60 @@ def test_draw_save_reload_export_edit(page, server_factory, tmp_path):
     assert wait_for_save(page, store, [resized]) == []
     page.get_by_text("Saved 0 boxes at").wait_for()
     assert server.alive()
+
+
+def test_fresh_install_work_left_pre_annotation_and_adding_images(page, server_factory, tmp_path):
+    """A fresh install with the shared YOLOX-Nano: the sample dataset opens on the real photo
+    (not done), pre-annotation boxes its cow; adding images to a dataset of one's own says in one
+    message what was added and what not; a new session opens that dataset, not the sample, and
+    adding to the sample needs a tick."""
+    photo = cow_photo_path()
+    folder = tmp_path / "checkpoints"
+    copy_model(shared_path("models/yolox-nano/yolox_nano.onnx"), folder)
+    store = DatasetStore(tmp_path / "data" / "datasets")
+    server = server_factory(COWDEMO_CHECKPOINTS=str(folder), COWDEMO_COW_PHOTO=str(photo))
+
+    page.goto(f"{server.url}/annotate")
+    page.get_by_text(f"{SAMPLE_DONE} of {SAMPLE_IMAGES + 1} images done").wait_for()
+    wait_for_app(page)
+    page.get_by_text("cow-photo.jpg · 1140×760 px · not done yet").wait_for()
+    page.get_by_text("No boxes on this image yet.").wait_for()
+    page.get_by_role("button", name="Start from model predictions").click()
+    page.get_by_text(re.compile(r"yolox_nano: added 1 box with score ≥ 0\.50")).wait_for()
+    wait_for_app(page)
+    assert [c for c, _ in store.boxes("synthetic-sample", SAMPLE_DONE + 1)] == ["cow"]
+    page.get_by_text("1 box, all saved").wait_for()
+    wait_for_app(page)  # the reloaded canvas reruns the page: the message stays
+    expect(page.get_by_text(re.compile(r"yolox_nano: added 1 box"))).to_be_visible()
+    screenshot(page, "annotate-sample-prefill-photo")
+
+    # the sample is the only dataset: adding images to it needs a tick
+    page.get_by_text("Datasets: new, import, add images, classes, export").click()
+    page.get_by_role("tab", name="Add images").click()
+    good, bad = tmp_path / "good.png", tmp_path / "broken.jpg"
+    images.write_png(good, make_scene(seed=21).image)
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    page.locator('[data-testid="stFileUploader"]').filter(has_text="Images to add to") \
+        .locator('input[type="file"]').set_input_files([str(good), str(bad)])
+    page.get_by_text("is the app's sample dataset").wait_for()
+    expect(page.get_by_role("button", name="Add images")).to_be_disabled()
+
+    # one's own dataset, in a new session: chosen by default, one message for the result
+    store.create("herd")
+    page.goto(f"{server.url}/annotate")
+    page.get_by_text("herd has no images yet").wait_for()
+    wait_for_app(page)
+    page.get_by_role("tab", name="Add images").click()  # open: nothing to annotate yet
+    page.locator('[data-testid="stFileUploader"]').filter(has_text="Images to add to herd") \
+        .locator('input[type="file"]').set_input_files([str(good), str(bad)])
+    page.get_by_role("button", name="Add images").click()
+    result = page.locator('[data-testid="stAlert"]').filter(has_text="Added 1 image to herd")
+    result.wait_for()
+    wait_for_app(page)
+    text = result.inner_text()
+    assert "1 of 2 files not added" in text and "broken.jpg" in text, text
+    alerts = page.locator('[data-testid="stAlert"]').all_inner_texts()
+    assert not [a for a in alerts if "none was" in a]
+    assert len([a for a in alerts if "broken.jpg" in a]) == 1, alerts
+    assert len(store.get("herd").images) == 1
+    screenshot(page, "annotate-add-images-result")
