@@ -183,6 +183,41 @@ def cmd_add_frames(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_next(args: argparse.Namespace) -> int:
+    """The images to label next, best first, with why."""
+    from tqdm import tqdm
+
+    from cowdemo.annotation_queue import rank_images
+    from cowdemo.datasets.formats import is_done
+    from cowdemo.models.registry import load_detector
+
+    models = args.model or []
+    if not 1 <= len(models) <= 2 or len(set(models)) != len(models):
+        raise CowdemoError("Give one or two different models: --model A [--model B].")
+    dataset = _store(args).get(args.name)
+    todo = [int(im["id"]) for im in dataset.images if not is_done(im)]
+    if not todo:
+        print(f"Every image of {args.name} is done: nothing to label next.")
+        return 0
+    classes = None if args.classes.strip().lower() == "all" else _classes(args.classes)
+    predictions = {}
+    for model in models:
+        detector = load_detector(model, args.device)
+        label = detector.name if detector.name not in predictions else model
+        predictions[label] = {
+            i: detector.predict(dataset.read_image(i))
+            for i in tqdm(todo, desc=f"predicting ({model})", unit="image", file=sys.stderr)
+        }
+    queue = rank_images(dataset, predictions, args.score_threshold, classes)
+    shown = queue[: args.top] if args.top else queue
+    print(f"{args.name}: {len(queue)} image(s) not done, best to label first "
+          f"(score = disagreement + 0.5 x uncertainty + closeness to a tracker break)")
+    for rank, item in enumerate(shown, start=1):
+        print(f"{rank:>4}. image {item.image_id:>5}  score {item.score:.3f}  {item.file_name}")
+        print(f"      {item.reason}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "datasets", help="list, show, import and export annotated datasets",
@@ -259,6 +294,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     frames.add_argument("--stride", type=int, default=1, help="track every N-th frame")
     frames.add_argument("--device", default="auto")
     frames.set_defaults(func=cmd_add_frames)
+
+    nxt = sub.add_parser(
+        "next", help="the images to label next, best first, with why",
+        description="Rank the images not done yet: where model A and model B disagree, where "
+                    "a model is unsure, and video frames near a tracker break come first "
+                    "(docs/datasets.md explains the score).",
+    )
+    nxt.add_argument("name")
+    nxt.add_argument("--model", action="append", help="model A, then optionally model B")
+    nxt.add_argument("--score-threshold", type=float, default=0.5)
+    nxt.add_argument("--classes", default="all",
+                     help="model classes compared, comma-separated, or 'all' (default)")
+    nxt.add_argument("--top", type=int, default=0, help="show only the first N")
+    nxt.add_argument("--device", default="auto")
+    nxt.set_defaults(func=cmd_next)
 
     delete = sub.add_parser("delete", help="delete a dataset and its images")
     delete.add_argument("name")
