@@ -1,0 +1,90 @@
+"""End to end in headless Chromium: the "annotate next" queue. With the shared YOLOX-Nano as
+model A, a dataset of scenes (one a video frame at a suspected id switch) opens the queue's
+first image, a box drawn with the mouse is saved, and "Done, next to do" opens the image the
+queue ranks next (the same order the library computes with the same model)."""
+
+from __future__ import annotations
+
+import pytest
+from browser_support import copy_model, screenshot, wait_for_app
+from helpers import shared_path
+from playwright.sync_api import expect
+
+from cowdemo import images
+from cowdemo.annotation_queue import rank_images
+from cowdemo.datasets import formats
+from cowdemo.datasets.store import DatasetStore
+from cowdemo.datasets.synthetic import make_scene
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def drag(page, start, end, steps: int = 8) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(start[0] + (end[0] - start[0]) * i / steps,
+                        start[1] + (end[1] - start[1]) * i / steps)
+    page.mouse.up()
+
+
+def test_queue_opens_labels_and_moves_to_the_queues_next(page, server_factory, tmp_path):
+    from cowdemo.models.yolox_onnx import YoloxOnnxDetector
+
+    model = copy_model(shared_path("models/yolox-nano/yolox_nano.onnx"), tmp_path / "ck")
+    store = DatasetStore(tmp_path / "data" / "datasets")
+    store.create("herd")
+    files = [(f"scene-{s}.png", images.encode_png(make_scene(seed=s).image)) for s in (1, 2, 3)]
+    files.append(("clip-frame000031.png", images.encode_png(make_scene(seed=4).image)))
+    at_switch = {"video": {"name": "clip.mp4", "frame": 31, "nearest_break": {
+        "frame": 31, "kind": "suspected", "distance": 0, "text": "frame 31: track 4 starts"}}}
+    ids = store.add_images("herd", files, extra=[{}, {}, {}, at_switch])
+    dataset = store.get("herd")
+    detector = YoloxOnnxDetector(model)
+    expected = rank_images(dataset, {"yolox_nano": {
+        i: detector.predict(dataset.read_image(i)) for i in ids}}, 0.5, ("cow",))
+    order = [q.image_id for q in expected]
+    assert order[0] != ids[0], "the queue must differ from the dataset's order to show anything"
+    name_of = {i: dataset.image_info(i)["file_name"] for i in ids}
+
+    server = server_factory(COWDEMO_CHECKPOINTS=str(model.parent))
+    page.goto(f"{server.url}/annotate?dataset=herd")
+    wait_for_app(page)
+    page.get_by_text(f"{name_of[ids[0]]} · 640×480 px · not done yet").wait_for()
+    page.get_by_text("Annotate next: follow the queue (yolox_nano)").click()
+    page.get_by_text(f"Queue 1 of {len(ids)}").wait_for()
+    wait_for_app(page)
+    page.get_by_text(f"{name_of[order[0]]} · 640×480 px · not done yet").wait_for()
+    expect(page.get_by_text(expected[0].reasons[0])).to_be_visible()
+    page.get_by_text(f"The queue: {len(ids)} images not done").click()
+    page.locator('[data-testid="stExpander"]').filter(has_text="The queue:") \
+        .locator('[data-testid="stDataFrame"]').wait_for()
+    screenshot(page, "annotate-queue-first")
+    page.get_by_text(f"The queue: {len(ids)} images not done").click()
+
+    # label the queue's first image: one box drawn with the mouse, then done
+    canvas = page.locator(f"[class*='st-key-canvas-herd-{order[0]}-'] canvas.upper-canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    drag(page, (box["x"] + 100, box["y"] + 100), (box["x"] + 300, box["y"] + 220))
+    page.get_by_text("Saved 1 box at").wait_for()
+    wait_for_app(page)
+    page.get_by_role("button", name="Done, next to do").click()
+    page.get_by_text(f"{name_of[order[1]]} · 640×480 px · not done yet").wait_for()
+    page.get_by_text(f"Queue 1 of {len(ids) - 1}").wait_for()
+    wait_for_app(page)
+    labelled = store.get("herd")
+    assert formats.is_done(labelled.image_info(order[0]))
+    assert len(labelled.annotations(order[0])) == 1
+    assert page.evaluate("() => new URL(location.href).searchParams.get('image')") == \
+        str(order[1])
+    expect(page.get_by_text(expected[1].reasons[0]).first).to_be_visible()
+    screenshot(page, "annotate-queue-next")
+
+    # previous / next follow the queue too
+    page.get_by_role("button", name="Next ▶").click()
+    page.get_by_text(f"{name_of[order[2]]} · 640×480 px").wait_for()
+    wait_for_app(page)
+    page.get_by_role("button", name="◀ Previous").click()
+    page.get_by_text(f"{name_of[order[1]]} · 640×480 px").wait_for()
+    assert server.alive()
