@@ -119,9 +119,9 @@ def uncertainty(dets: Detections, threshold: float, name: str = "the model",
     parts = []
     if near:
         parts.append(f"{_plural(near, 'box')} of {name} score near the {threshold:.2f} "
-                     "threshold")
+                     f"threshold ({max(threshold - margin, 0):.2f}-{threshold + margin:.2f})")
     if not confident:
-        parts.append(f"{name} has no confident box")
+        parts.append(f"{name} has no confident box (score ≥ {threshold + margin:.2f})")
     elif confident <= 1:
         parts.append(f"{name} has only {confident} confident box")
     return value, "; ".join(parts)
@@ -160,7 +160,8 @@ def rank_images(dataset: Any, predictions: Mapping[str, Mapping[int, Detections]
             d, text = disagreement(shown[models[0]], shown[models[1]], *models)
             parts.append((WEIGHTS["disagreement"] * d + 1e-9, text))
         else:
-            parts.append((1e-9, f"{models[0]} sees {describe(shown[models[0]])}"))
+            parts.append((1e-9, f"{models[0]} sees {describe(shown[models[0]])} at score ≥ "
+                                f"{score_threshold:.2f}"))
         unsure = [uncertainty(raw[m], score_threshold, m) for m in models]
         u = float(np.mean([v for v, _ in unsure]))
         text = "; ".join(t for _, t in unsure if t)

@@ -49,9 +49,9 @@ def suspect_text(suspect: Suspect) -> str:
     x, y, w, h = suspect.box
     where = f"at x {x:.0f}, y {y:.0f} ({w:.0f}×{h:.0f} px) on {suspect.file_name}"
     if suspect.kind == "missing":
-        return (f"Missing {suspect.category}? {' and '.join(suspect.models)} find one "
+        return (f"Missing {suspect.category}? {' and '.join(suspect.models)} found one "
                 f"(score {suspect.score:.2f}) {where}, with no box drawn there")
-    return (f"Stray {suspect.category} box? No model finds anything {where}")
+    return f"Stray {suspect.category} box? No model finds anything {where}"
 
 
 def xyxy(suspect: Suspect) -> list[float]:

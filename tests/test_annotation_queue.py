@@ -49,8 +49,9 @@ def test_uncertainty_and_switch_closeness():
     weak, text = uncertainty(dets(COWS, [0.45, 0.55, 0.6]), 0.5, "A")
     nothing, none_text = uncertainty(dets([]), 0.5, "A")
     assert sure == pytest.approx(0.5 / 4) and weak == pytest.approx(0.5 + 0.5)
-    assert text == "3 boxes of A score near the 0.50 threshold; A has no confident box"
-    assert nothing == 0.5 and none_text == "A has no confident box"
+    assert text == ("3 boxes of A score near the 0.50 threshold (0.35-0.65); A has no confident "
+                    "box (score ≥ 0.65)")
+    assert nothing == 0.5 and none_text == "A has no confident box (score ≥ 0.65)"
     near = {"video": {"nearest_break": {"frame": 21, "kind": "break", "distance": 2}}}
     assert switch_closeness(near) == (pytest.approx(1 / 3), "2 frames from a track break "
                                                             "(frame 21)")
