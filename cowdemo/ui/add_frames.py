@@ -27,7 +27,8 @@ def frames_panel(video: Any, runs: Sequence[tuple[str, str, Any]],
                  reports: Sequence[TrackingReport], found: Mapping[str, VideoDetections],
                  cfg: Settings) -> None:
     """The expander; ``runs`` are the page's (label, model, settings) beside ``reports``."""
-    with st.expander("📤 Send frames to a dataset, to label (switches first)"):
+    with st.expander("📤 Send frames to a dataset, to label (switches first)",
+                     key="track_frames_panel"):  # a key keeps it open through reruns
         try:
             _panel(video, runs, reports, found, cfg)
         except CowdemoError as exc:

@@ -109,7 +109,7 @@ def review_panel(store: DatasetStore, name: str, dataset: CocoDataset, cfg: Sett
     state = st.session_state
     done = [int(im["id"]) for im in dataset.images if formats.is_done(im)]
     with st.expander("🔎 Review likely label errors (boxes forgotten or drawn by mistake)",
-                     expanded=state.get("_annotate_review") == name):
+                     key="annotate_review_panel"):  # a key keeps it open through reruns
         if not models:
             st.caption("Needs a model (see Home).")
             return None
