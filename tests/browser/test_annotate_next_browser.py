@@ -10,7 +10,7 @@ from browser_support import copy_model, screenshot, wait_for_app
 from helpers import shared_path
 from playwright.sync_api import expect
 
-from cowdemo import images
+from cowdemo import images, label_review
 from cowdemo.annotation_queue import rank_images
 from cowdemo.datasets import formats
 from cowdemo.datasets.store import DatasetStore
@@ -41,8 +41,8 @@ def test_queue_opens_labels_and_moves_to_the_queues_next(page, server_factory, t
     ids = store.add_images("herd", files, extra=[{}, {}, {}, at_switch])
     dataset = store.get("herd")
     detector = YoloxOnnxDetector(model)
-    expected = rank_images(dataset, {"yolox_nano": {
-        i: detector.predict(dataset.read_image(i)) for i in ids}}, 0.5, ("cow",))
+    found = {i: detector.predict(dataset.read_image(i)) for i in ids}
+    expected = rank_images(dataset, {"yolox_nano": found}, 0.5, ("cow",))
     order = [q.image_id for q in expected]
     assert order[0] != ids[0], "the queue must differ from the dataset's order to show anything"
     name_of = {i: dataset.image_info(i)["file_name"] for i in ids}
@@ -87,4 +87,26 @@ def test_queue_opens_labels_and_moves_to_the_queues_next(page, server_factory, t
     wait_for_app(page)
     page.get_by_role("button", name="◀ Previous").click()
     page.get_by_text(f"{name_of[order[1]]} · 640×480 px").wait_for()
+    wait_for_app(page)
+
+    # label-error review: scene 2 (a cow YOLOX-Nano finds at 0.77) marked done without boxes
+    cow_scene = ids[1]
+    store.mark_done("herd", cow_scene)
+    done = store.get("herd")
+    results = {"yolox_nano": label_review.model_results(
+        done, {i: found[i] for i in (order[0], cow_scene)}, ("cow",), None)}
+    suspects = label_review.review_list(done, results)
+    number, missing = next((n, s) for n, s in enumerate(suspects, start=1)
+                           if s.kind == "missing" and s.image_id == cow_scene)
+    page.get_by_text("Review likely label errors").click()
+    page.get_by_role("button", name="Find likely label errors").click()
+    page.get_by_text(f"{len(suspects)} to review").wait_for()
+    wait_for_app(page)
+    for suspect in suspects:
+        expect(page.get_by_text(label_review.suspect_text(suspect))).to_be_visible()
+    screenshot(page, "annotate-review")
+    page.locator(f".st-key-review_fix_{number}_{cow_scene} button").click()
+    page.get_by_text(f"Added the cow box on {name_of[cow_scene]}.").wait_for()
+    wait_for_app(page)
+    assert store.boxes("herd", cow_scene) == [("cow", label_review.xyxy(missing))]
     assert server.alive()
