@@ -5,6 +5,8 @@ queue ranks next (the same order the library computes with the same model)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from browser_support import copy_model, screenshot, wait_for_app
 from helpers import shared_path
@@ -109,4 +111,47 @@ def test_queue_opens_labels_and_moves_to_the_queues_next(page, server_factory, t
     page.get_by_text(f"Added the cow box on {name_of[cow_scene]}.").wait_for()
     wait_for_app(page)
     assert store.boxes("herd", cow_scene) == [("cow", label_review.xyxy(missing))]
+    assert server.alive()
+
+
+def test_track_sends_the_switch_frames_to_a_dataset_and_the_queue_starts_there(
+        page, server_factory, tmp_path):
+    """The loop from a tracker's switches back to annotation: track the synthetic sample with
+    YOLOX-Nano, send the frames around its switches to a new dataset (the panel stays open and
+    says what it added), then Annotate's queue opens a frame at a switch."""
+    model = copy_model(shared_path("models/yolox-nano/yolox_nano.onnx"), tmp_path / "ck")
+    store = DatasetStore(tmp_path / "data" / "datasets")
+    server = server_factory(COWDEMO_CHECKPOINTS=str(model.parent))
+    page.goto(f"{server.url}/track")
+    wait_for_app(page)
+    page.get_by_role("button", name="Track", exact=True).click()
+    page.get_by_text("synthetic-sample-seed0.mp4: 320x240").wait_for()
+    wait_for_app(page)
+    page.get_by_text("Send frames to a dataset, to label").click()
+    panel = page.locator('[data-testid="stExpander"]').filter(has_text="Send frames")
+    plan = panel.get_by_text(re.compile(r"^\d+ frame\(s\), in this order"))
+    plan.wait_for()
+    count = int(plan.inner_text().split(" ")[0])
+    panel.get_by_role("button", name=f"Add {count} frame(s) to synthetic-sample-seed0-frames") \
+        .click()
+    result = panel.get_by_text(f"Added {count} frame(s) of the video to "
+                               "synthetic-sample-seed0-frames as images not done")
+    result.wait_for()
+    wait_for_app(page)
+    expect(result).to_be_visible()  # the panel stayed open through the rerun
+    panel.screenshot(path=str(screenshot(page, "track-send-frames").with_name(
+        "track-send-frames-panel.png")))
+    dataset = store.get("synthetic-sample-seed0-frames")
+    assert len(dataset.images) == count
+    assert not any(formats.is_done(im) for im in dataset.images)
+    assert dataset.num_boxes() > 0
+
+    page.goto(f"{server.url}/annotate?dataset=synthetic-sample-seed0-frames")
+    wait_for_app(page)
+    page.get_by_text("Annotate next: follow the queue (yolox_nano)").click()
+    page.get_by_text(f"Queue 1 of {count}").wait_for()
+    wait_for_app(page)
+    first = page.locator('[data-testid="stAlert"]').filter(has_text=f"Queue 1 of {count}")
+    assert re.search(r": at (an|a suspected) id switch|: at a track break", first.inner_text())
+    screenshot(page, "annotate-queue-video-frames")
     assert server.alive()
