@@ -233,8 +233,9 @@ def add_frames(store: DatasetStore, dataset: str, video: str | os.PathLike, plan
     from cowdemo.annotation import clip_to_image, merge_boxes
 
     if not len(plan):
-        raise CowdemoError("No frames to add: the tracker found no switch or break here; use "
-                           "--every N or --frames instead.")
+        raise CowdemoError("No frames to add: none was chosen, or the tracker found no switch "
+                           "or track break; choose every n-th frame (--every N) or list frames "
+                           "(--frames 12,48).")
     if len(plan) > MAX_FRAMES:
         raise CowdemoError(f"{len(plan)} frames is too many to label at once (at most "
                            f"{MAX_FRAMES}): use a larger --every or fewer --frames.")

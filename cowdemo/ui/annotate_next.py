@@ -48,10 +48,6 @@ def predictions(dataset: CocoDataset, image_ids: Sequence[int], models: Sequence
     return out
 
 
-def queue_on(name: str) -> bool:
-    return bool(st.session_state.get(f"annotate_queue_{name}", False))
-
-
 def _jump_to_queue() -> None:
     st.session_state["_annotate_queue_jump"] = True
 
