@@ -269,11 +269,16 @@ class DatasetStore:
         return formats.export(self.get(name), dest, fmt, with_images, overwrite, zip_format)
 
     # --- editing ------------------------------------------------------------------------------
-    def add_images(self, name: str, files: Sequence[tuple[str, bytes]]) -> list[int]:
+    def add_images(self, name: str, files: Sequence[tuple[str, bytes]],
+                   extra: Sequence[dict[str, Any]] | None = None) -> list[int]:
         """Add image files (name, bytes); returns their image ids in order. A file whose content
         is already in the dataset returns the existing id; one whose name matches an image
         imported without its file fills that image in. Every file is decoded first: if any
-        cannot be read, CowdemoError names them and nothing is added."""
+        cannot be read, CowdemoError names them and nothing is added. ``extra`` (one dict per
+        file) adds fields to the new images' COCO entries, e.g. ``{"video": {...}}`` for a
+        video frame (images already in the dataset keep theirs)."""
+        if extra is not None and len(extra) != len(files):
+            raise ValueError("add_images: give one extra dict per file")
         probes, problems = [], []
         for file_name, data in files:
             try:
@@ -298,7 +303,7 @@ class DatasetStore:
                 if not (folder / "images" / im["file_name"]).is_file() and not im.get("sha256")
             }
             next_id = max((int(im["id"]) for im in coco["images"]), default=0) + 1
-            for file_name, data, width, height, digest in probes:
+            for index, (file_name, data, width, height, digest) in enumerate(probes):
                 if digest in by_hash:
                     ids.append(by_hash[digest])
                     continue
@@ -316,6 +321,8 @@ class DatasetStore:
                     safe = _unique(safe, used)
                     target = {"id": next_id, "file_name": safe, "width": width,
                               "height": height, "done": False}
+                    if extra is not None:
+                        target.update({k: v for k, v in extra[index].items() if k not in target})
                     next_id += 1
                     coco["images"].append(target)
                 used.add(target["file_name"].lower())
