@@ -152,5 +152,5 @@ def test_pickled_code_in_a_model_zoo_file_is_refused(detectron2_site, tmp_path):
 
     bad = tmp_path / "model_final_280758.pkl"
     bad.write_bytes(pickle.dumps({"model": {"w": Payload()}, "__author__": "x"}))
-    with pytest.raises(CowdemoError, match="refusing to unpickle builtins.print"):
+    with pytest.raises(CowdemoError, match=r"refusing to unpickle builtins\.print"):
         read_model_zoo_pkl(bad)

@@ -82,11 +82,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         current = store.get(evaluate_model(args.model, dataset, device=args.device,
                                            store=store).run_id)
     else:
-        from pathlib import Path
+        from cowdemo.datasets import dataset_name
+        from cowdemo.models.registry import model_name
 
-        # a dataset folder's runs are stored under its name; a bare name is taken as stored
-        name = Path(args.dataset).name if Path(args.dataset).exists() else args.dataset
-        current = latest_run(store, "evaluation", args.model, name)
+        # the same names `cowdemo evaluate` stores runs under, for a path or a name
+        current = latest_run(store, "evaluation", model_name(args.model),
+                             dataset_name(args.dataset))
     verdict = check(store, current, args.baseline, args.metric, args.tolerance)
     print(verdict.report())
     return EXIT_REGRESSION if verdict.regressed else 0

@@ -77,7 +77,17 @@ class CocoDataset:
         if not json_path.exists():
             raise CowdemoError(f"{json_path} does not exist: is {path} a dataset folder?")
         coco = read_json(json_path, "COCO annotations file")
-        return cls(json_path.parent, coco, name or json_path.parent.name)
+        return cls(json_path.parent, coco, name or cls.name_for(path))
+
+    @staticmethod
+    def name_for(path: str | Path) -> str:
+        """The name a dataset loaded from ``path`` gets, which its runs are stored under: the
+        folder's name for a folder (or its ``annotations.json``), the file's stem for any other
+        COCO JSON file (two ground-truth files in one folder are two datasets)."""
+        path = Path(path)
+        if path.suffix != ".json":
+            return path.name
+        return path.parent.name if path.name == ANNOTATIONS_FILE else path.stem
 
     # --- reading ----------------------------------------------------------------------------
     @property

@@ -111,7 +111,9 @@ def evaluate_model(
         if hit is not None:
             return load_evaluation(store, hit.id)
     if detector is None:
-        detector = load_detector(name, device=device)
+        # the path or name as given: a model file is that file, never a registry entry that
+        # happens to share its stem
+        detector = load_detector(str(model), device=device)
 
     start = time.perf_counter()
     evaluator = DetectionEvaluator(dataset.categories)

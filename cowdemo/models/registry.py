@@ -178,10 +178,20 @@ def list_models(folder: Path | None = None) -> list[ModelSpec]:
     )
 
 
+def _is_model_path(name: str) -> bool:
+    path = Path(name).expanduser()
+    return path.suffix in (".onnx", *CHECKPOINT_SUFFIXES) and (path.exists() or os.sep in name)
+
+
+def model_name(name_or_path: str) -> str:
+    """The name runs of a model are stored under: a model file's stem, else the name given."""
+    return Path(name_or_path).stem if _is_model_path(name_or_path) else name_or_path
+
+
 def find_model(name: str, folder: Path | None = None) -> ModelSpec:
     """A registry entry by name, or an entry for a file path (.onnx or cowdemo checkpoint)."""
     path = Path(name).expanduser()
-    if path.suffix in (".onnx", *CHECKPOINT_SUFFIXES) and (path.exists() or os.sep in name):
+    if _is_model_path(name):
         if not path.is_file():
             raise CowdemoError(f"Model file {path} does not exist.")
         if path.suffix == ".onnx":
