@@ -112,13 +112,16 @@ def _checkpoint_specs(folder: Path) -> list[ModelSpec]:
             continue
         try:
             info = read_checkpoint_info(path)
-        except CowdemoError as exc:
+            metrics = info.metadata.get("metrics", {})
+            metrics = metrics if isinstance(metrics, dict) else {}
+        except Exception as exc:  # one bad file is that model unavailable, never a broken list
+            reason = str(exc) if isinstance(exc, CowdemoError) else (
+                f"{path} could not be read ({type(exc).__name__}: {exc})")
             specs.append(
                 ModelSpec(path.stem, "checkpoint", "unreadable checkpoint", (), UNAVAILABLE,
-                          str(exc), path)
+                          reason, path)
             )
             continue
-        metrics = info.metadata.get("metrics", {})
         summary = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
         specs.append(
             ModelSpec(
@@ -247,5 +250,5 @@ def load_detector(
     """Load a detector by registry name or file path on ``device`` ("auto", "cpu", "cuda")."""
     spec = find_model(name, folder)
     if spec.status == UNAVAILABLE and not (weights and spec.kind == "torchvision-coco"):
-        raise CowdemoError(spec.reason or f"Model {spec.name} is unavailable.")
+        raise CowdemoError(f"Model {spec.name} is unavailable: {spec.reason or 'no reason given'}")
     return LOADERS[spec.kind](spec, resolve_device(device), weights)
