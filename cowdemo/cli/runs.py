@@ -55,7 +55,12 @@ def cmd_runs_diff(args: argparse.Namespace) -> int:
 def cmd_runs_export(args: argparse.Namespace) -> int:
     runs = _store(args).list(kind=args.kind, model=args.model, dataset=args.dataset)
     metrics = sorted({m for r in runs for m in r.metrics})
-    out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        from cowdemo.errors import CowdemoError
+
+        raise CowdemoError(f"Cannot write {args.out} ({exc.strerror or exc}).") from None
     try:
         writer = csv.writer(out)
         writer.writerow(["id", "when", "kind", "model", "dataset", "dataset_hash",
