@@ -16,6 +16,8 @@ import os
 import pickle
 import re
 import signal
+import subprocess
+import sys
 import traceback
 import zipfile
 from collections.abc import Callable
@@ -53,10 +55,10 @@ def case(name: str, may_hang: bool = False):
 
 
 # --- small real files -----------------------------------------------------------------------
-def png_bytes(w: int = 64, h: int = 48) -> bytes:
+def png_bytes(w: int = 64, h: int = 48, seed: int = 0) -> bytes:
     from cowdemo.images import encode_png
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     return encode_png(rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
 
 
@@ -85,7 +87,7 @@ def dataset_folder(tmp: Path, name: str = "ds", data: dict | None = None, images
     (folder / "annotations.json").write_text(json.dumps(data))
     if images:
         for im in data.get("images", []):
-            (folder / im["file_name"]).write_bytes(png_bytes())
+            (folder / im["file_name"]).write_bytes(png_bytes(seed=im["id"]))
     return folder
 
 
@@ -976,3 +978,130 @@ def test_bad_input(name, bad_env):
 
 def test_the_table_is_big_enough():
     assert len(CASES) >= 60
+
+
+# --- the cases that were wrong results or lost data, checked by what they leave ------------------
+def test_a_bad_checkpoint_is_that_model_unavailable_and_others_still_work(bad_env):
+    folder = Path(os.environ["COWDEMO_CHECKPOINTS"])
+    bad_checkpoint(bad_env, "badclasses", classes=3)
+    bad_checkpoint(bad_env, "badmeta", metadata="oops")
+    (folder / "junk.pt").write_bytes(os.urandom(3000))
+    (folder / "yolox_nano.onnx").symlink_to(yolox(bad_env))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert main(["models", "--device", "cpu"]) == 0, err.getvalue()
+    listing = out.getvalue()
+    for name in ("badclasses", "badmeta", "junk"):
+        line = next(ln for ln in listing.splitlines() if ln.startswith(name))
+        assert "unavailable" in line
+    assert re.search(r"^yolox_nano\s+ready", listing, re.M)
+    img = bad_env / "cow.png"
+    img.write_bytes(png_bytes())
+    code, err_text = run_in_process(["predict", str(img), "--model", "yolox_nano", "--device",
+                                     "cpu", "--out", str(bad_env / "out")])
+    assert code == 0, err_text
+    assert (bad_env / "out" / "predictions.json").is_file()
+
+
+def test_a_model_path_is_that_file_even_when_a_registry_model_shares_its_stem(bad_env):
+    """checkpoints/yolox_nano.onnx is broken; elsewhere/yolox_nano.onnx is a real model: the run
+    is of the file given (its sha256), never of the registry entry with the same stem."""
+    from cowdemo.runs import RunStore, file_sha256
+
+    (Path(os.environ["COWDEMO_CHECKPOINTS"]) / "yolox_nano.onnx").write_bytes(os.urandom(4000))
+    (bad_env / "elsewhere").mkdir()
+    given = bad_env / "elsewhere" / "yolox_nano.onnx"
+    given.write_bytes(yolox(bad_env).read_bytes())
+    ds = dataset_folder(bad_env)
+    code, err = run_in_process(["evaluate", "--dataset", str(ds), "--model", str(given),
+                                "--device", "cpu"])
+    assert code == 0, err
+    (run,) = RunStore().list()
+    assert run.weights_sha256 == file_sha256(given)
+    code, err = run_in_process(["check", "--dataset", str(ds), "--model", str(given),
+                                "--current", "latest"])
+    assert code == 0, err
+
+
+def test_predict_gives_inputs_sharing_a_stem_distinct_drawn_images(bad_env):
+    for rel in ("a/cow.jpg", "b/cow.jpg"):
+        (bad_env / rel).parent.mkdir(exist_ok=True)
+        (bad_env / rel).write_bytes(jpeg_bytes())
+    (bad_env / "cow.png").write_bytes(png_bytes())
+    code, err = run_in_process(["predict", "a/cow.jpg", "b/cow.jpg", "cow.png", "--model",
+                                str(yolox(bad_env)), "--device", "cpu", "--out", "out"])
+    assert code == 0, err
+    drawn = sorted(p.name for p in (bad_env / "out" / "annotated").iterdir())
+    assert drawn == ["cow-2.png", "cow-3.png", "cow.png"]
+    rows = json.loads((bad_env / "out" / "images.json").read_text())["images"]
+    assert sorted(r["annotated"] for r in rows) == [f"annotated/{n}" for n in drawn]
+
+
+def test_export_overwrite_replaces_an_earlier_export_only(bad_env):
+    saved_dataset(bad_env, "herd")
+    out = bad_env / "export"
+    assert run_in_process(["datasets", "export", "herd", str(out)])[0] == 0
+    assert (out / ".cowdemo-export").is_file()
+    (out / "stale.txt").write_text("from an earlier export")
+    code, err = run_in_process(["datasets", "export", "herd", str(out), "--overwrite"])
+    assert code == 0, err
+    assert not (out / "stale.txt").exists() and (out / "annotations.json").is_file()
+
+
+def _import_proc(source: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cowdemo.cli", "datasets", "import",
+                             str(source), "--name", "herd", "--replace"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_two_imports_into_one_name_at_once_leave_one_of_them_whole(bad_env):
+    from cowdemo.datasets.coco import CocoDataset
+    from cowdemo.datasets.store import DatasetStore
+
+    a = dataset_folder(bad_env / "src", "a", coco(3))
+    b = dataset_folder(bad_env / "src", "b", coco(5))
+    env = dict(os.environ)
+    procs = [_import_proc(a, env), _import_proc(b, env)]
+    for proc in procs:
+        proc.communicate(timeout=120)
+    assert [p.returncode for p in procs] == [0, 0]
+    herd = DatasetStore().get("herd")
+    assert len(herd.image_ids) in (3, 5)
+    source = CocoDataset.load(a if len(herd.image_ids) == 3 else b)
+    assert herd.num_boxes() == source.num_boxes()
+    for image_id in herd.image_ids:
+        assert herd.image_path(image_id).is_file()
+    assert not [p for p in DatasetStore().root.iterdir() if p.name.startswith((".new-",
+                                                                                ".import-"))]
+
+
+def test_kill_9_during_an_import_keeps_the_old_dataset_and_cleans_up_at_next_open(bad_env):
+    import time
+
+    from cowdemo.datasets.store import DatasetStore
+
+    folder = saved_dataset(bad_env, "herd")
+    before = _snapshot(folder)
+    many = coco(300)
+    big = a_zip(bad_env, {"annotations.json": json.dumps(many).encode(),
+                          **{im["file_name"]: png_bytes(seed=im["id"]) for im in many["images"]}},
+                "big.zip")
+    proc = _import_proc(big, dict(os.environ))
+    root = DatasetStore().root
+    deadline = time.monotonic() + 120
+    staging: list[Path] = []
+    while not staging and proc.poll() is None and time.monotonic() < deadline:
+        staging = [p for p in root.iterdir() if p.name.startswith((f".import-{proc.pid}-",
+                                                                     f".new-{proc.pid}-"))]
+        time.sleep(0.01)  # polling for the staging folder, not a timed wait
+    proc.kill()  # SIGKILL: no clean-up code runs
+    proc.communicate()
+    assert staging, "the import ended before it could be killed mid-way"
+    assert _snapshot(folder) == before  # the previous content, whole and readable
+    assert DatasetStore().get("herd").num_boxes() == 2
+    assert not any(p.exists() for p in staging), "the next store open removes what it left"
