@@ -250,5 +250,7 @@ def load_detector(
     """Load a detector by registry name or file path on ``device`` ("auto", "cpu", "cuda")."""
     spec = find_model(name, folder)
     if spec.status == UNAVAILABLE and not (weights and spec.kind == "torchvision-coco"):
-        raise CowdemoError(f"Model {spec.name} is unavailable: {spec.reason or 'no reason given'}")
+        if spec.kind == "checkpoint":  # a bad file in checkpoints/: say which model it is
+            raise CowdemoError(f"Model {spec.name} is unavailable: {spec.reason}")
+        raise CowdemoError(spec.reason or f"Model {spec.name} is unavailable.")
     return LOADERS[spec.kind](spec, resolve_device(device), weights)
