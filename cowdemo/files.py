@@ -73,7 +73,7 @@ def require_regular_file(path: str | Path, what: str = "file") -> Path:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise CowdemoError(f"{path}: no such {what}.") from None
+        raise CowdemoError(f"{path}: no such file.") from None
     except OSError as exc:
         raise CowdemoError(f"{path} could not be read ({exc.strerror or exc}).") from None
     if stat.S_ISDIR(mode):

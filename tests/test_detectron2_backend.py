@@ -154,3 +154,19 @@ def test_pickled_code_in_a_model_zoo_file_is_refused(detectron2_site, tmp_path):
     bad.write_bytes(pickle.dumps({"model": {"w": Payload()}, "__author__": "x"}))
     with pytest.raises(CowdemoError, match=r"refusing to unpickle builtins\.print"):
         read_model_zoo_pkl(bad)
+
+
+def test_the_test_only_install_matches_its_pins(detectron2_site):
+    """requirements-detectron2.txt pins every package exactly, and .cache/detectron2 holds
+    exactly those versions (plus pb1-detectron2 0.6 itself)."""
+    from importlib.metadata import distributions
+
+    pins = {}
+    for line in (REPO / "requirements-detectron2.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"unpinned: {line}"
+            pins[name.lower().replace("_", "-")] = version
+    installed = {d.metadata["Name"].lower().replace("_", "-"): d.version
+                 for d in distributions(path=[str(detectron2_site)])}
+    assert installed == {**pins, "pb1-detectron2": "0.6"}
