@@ -779,6 +779,16 @@ def _(tmp):
     return track(tmp, video), r"tracks.*not a folder", [out, video]
 
 
+@case("track --classes unicorn (not a class of the model)")
+def _(tmp):
+    return track(tmp, a_video(tmp), "--classes", "unicorn"), r"unicorn.*yolox_nano", []
+
+
+@case("track --score-threshold 2")
+def _(tmp):
+    return track(tmp, a_video(tmp), "--score-threshold", "2"), r"score.threshold.*2", []
+
+
 @case("track --stride 0")
 def _(tmp):
     return track(tmp, a_video(tmp), "--stride", "0"), r"stride.*0", []

@@ -21,7 +21,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from cowdemo.cli.checks import fraction, output_folder
+from cowdemo.cli.checks import fraction, known_classes, output_folder
 from cowdemo.errors import CowdemoError
 
 #: Tracker settings ``--compare`` may change, with their types.
@@ -156,6 +156,13 @@ def cmd_track(args: argparse.Namespace) -> int:
     info = probe(video_path)
     video_settings, tracker = _settings(args)
     runs = _runs(args, tracker)
+    if tracker.classes:
+        from cowdemo.models.registry import find_model
+
+        for model in dict.fromkeys(model for _, model, _ in runs):
+            spec = find_model(model)
+            if spec.classes:  # an unreadable checkpoint has none: its loading says why
+                known_classes(tracker.classes, spec.classes, spec.name)
     gt = read_mot(args.gt) if args.gt else None
     if not 0 < args.iou_threshold <= 1:
         raise CowdemoError(f"--iou-threshold must be in (0, 1], got {args.iou_threshold}.")
