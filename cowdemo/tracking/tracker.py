@@ -1,4 +1,5 @@
-"""Norfair or ByteTrack, driven by :class:`TrackerSettings`, turning cached detections into :class:`Tracks`.
+"""Norfair or ByteTrack, driven by :class:`TrackerSettings`, turning cached detections into
+:class:`Tracks`.
 
 Each processed frame's boxes (filtered by score and class) become Norfair ``Detection`` points,
 the box centre or its two corners depending on the distance, and ``Tracker.update`` links them
