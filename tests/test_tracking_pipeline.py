@@ -219,7 +219,11 @@ def test_cli_track_writes_video_tracks_and_stats(demo_env, tmp_path, capsys):
     from cowdemo.runs import RunStore
 
     runs = RunStore().list(kind="tracking")
-    assert [r.model for r in runs[-2:]] == ["cows-finetuned", "cows-finetuned [cows-finetuned-b]"]
+    # named by the model's registry name; told apart by their tracker settings
+    assert [r.model for r in runs[-2:]] == ["cows-finetuned", "cows-finetuned"]
+    from cowdemo.tracking.history import settings_text
+
+    assert [settings_text(r.settings).split(" <")[0] for r in runs[-2:]] == ["euclidean", "iou"]
     assert runs[-1].dataset == "cows.avi" and "IDF1" in runs[-1].metrics
     assert runs[-1].settings["tracker"]["distance"] == "iou"
     assert "switches_per_gt_id" in RunStore().details(runs[-1].id)

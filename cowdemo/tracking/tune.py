@@ -113,7 +113,8 @@ class TuneResult:
         ranked = sorted(self.trials, key=lambda t: (-t.value, t.number))[:n]
         return [{"trial": t.number, self.objective_name: round(t.value, 4),
                  "settings": t.settings.describe(),
-                 **{k: round(v, 4) for k, v in t.metrics.items()}} for t in ranked]  # fmt: skip
+                 **{k: round(v, 4) for k, v in t.metrics.items() if k != "proxy"}}
+                for t in ranked]  # fmt: skip
 
     def held_out_table(self) -> list[dict[str, Any]]:
         """Rows metric / settings in use / best found, on the held-out part."""
