@@ -119,7 +119,7 @@ def test_render_and_exports(clip, lossless, tmp_path):
     mot = read_mot(tracks.write_mot(tmp_path / "tracks.txt"))
     assert np.allclose(mot.tlwh, tracks.to_mot().tlwh) and (mot.ids == tracks.to_mot().ids).all()
     rows = list(csv.DictReader(io.StringIO(tracks.write_csv(tmp_path / "t.csv").read_text())))
-    assert len(rows) == len(mot) and rows[0]["frame"] == "8" and rows[0]["class"] == "cow"
+    assert len(rows) == len(mot) and rows[0]["frame"] == "1" and rows[0]["class"] == "cow"
     assert tracks.mot_text() == (tmp_path / "tracks.txt").read_text()
 
 
