@@ -132,6 +132,14 @@ if st.session_state.get("track_frame") not in numbers:  # open on a frame with t
                                                         for r in reports)), numbers[0])
 index = numbers.index(st.session_state["track_frame"])
 
+# Videos are rendered on demand: re-tracking stays fast, stats and timeline come first.
+unrendered = [r.label for (_, model, _), r in zip(runs, reports)
+              if ui.cached_render(found[model], r.tracks) is None]
+render_now = bool(unrendered) and st.button(
+    "Render the tracked video" + ("s" if len(unrendered) > 1 else ""), key="track_render",
+    help="Draws boxes, ids and trails on every frame (a few seconds per video); each "
+    "setting's video is rendered once and kept.",
+)  # fmt: skip
 # Always two columns, so a single run's video is not page-wide.
 columns = st.columns(max(2, len(reports)))
 for column, (_, model, _), report in zip(columns, runs, reports):
@@ -147,9 +155,7 @@ for column, (_, model, _), report in zip(columns, runs, reports):
             st.warning(reason)
         slug = ui.slug(report.label)
         path = ui.cached_render(found[model], tracked)
-        if path is None and st.button("Render the tracked video", key=f"render-{slug}",
-                                      help="Draws boxes, ids and trails on every frame "
-                                      "(a few seconds); rendered once per settings."):
+        if path is None and render_now:
             try:
                 path = ui.rendered(video, found[model], tracked, report.label)
             except CowdemoError as exc:
@@ -157,8 +163,8 @@ for column, (_, model, _), report in zip(columns, runs, reports):
         if path is not None:
             st.video(str(path), start_time=index / tracked.meta.output_fps)
         else:
-            st.caption("The video is rendered on demand, so changing a setting only re-tracks; "
-                       "the stats, timeline and frame viewer below are already up to date.")
+            st.caption("Video not rendered yet (Render above): changing a setting only "
+                       "re-tracks; the stats, timeline and frame viewer are up to date.")
         st.caption(tracked.settings.describe())
         buttons = st.columns(3)
         if path is not None:
