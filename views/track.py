@@ -177,7 +177,7 @@ for column, (_, model, _), report in zip(columns, runs, reports):
 
 tuned_model = runs[0][1]
 with st.expander(f"🔎 Find the best settings (auto-tune on {tuned_model}'s detections)",
-                 expanded="_tune_result" in st.session_state):
+                 key="track_tune_panel"):  # keyed: stays open through the page's reruns
     if compare == "Model A vs model B" and len(runs) > 1:
         st.caption("Applied settings go to the tracker settings above, used for both models.")
     elif compare != "Model A vs model B":
