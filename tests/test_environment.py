@@ -34,6 +34,8 @@ IMPORTS = {
     "pytest": "pytest",
     "playwright": "playwright.sync_api",
     "ruff": "ruff",
+    "supervision": "supervision",
+    "optuna": "optuna",
 }
 
 
