@@ -108,3 +108,23 @@ def test_auto_tune_panel_finds_and_applies_settings(demo_env, tmp_path, monkeypa
     if best.family == "norfair":
         assert at.selectbox(key="track_a_distance").value == best.distance
         assert at.slider(key="track_a_hits").value == best.hit_counter_max
+
+
+def test_runs_page_tells_tracking_runs_with_other_settings_apart(tmp_path, monkeypatch):
+    """Two tracking runs of one model on one video with different tracker settings: the Runs
+    page's table has a "tracker settings" column that tells them apart."""
+    from cowdemo.runs import RunStore
+    from cowdemo.tracking import TrackerSettings
+
+    monkeypatch.setenv("COWDEMO_DATA", str(tmp_path / "data"))
+    store = RunStore()
+    for settings in (TrackerSettings(), TrackerSettings(family="bytetrack")):
+        store.record("tracking", "yolox-nano", {"Tracks": 3.0}, dataset="cows.mp4",
+                     settings={"tracker": settings.to_dict()})  # fmt: skip
+    at = open_page("views/runs.py", timeout=120)
+    at.selectbox[0].set_value("tracking").run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "tracker settings" in d.value.columns)
+    assert set(table["model"]) == {"yolox-nano"}
+    shown = sorted(table["tracker settings"])
+    assert shown[0].startswith("ByteTrack: activation 0.25") and shown[1].startswith("euclidean")
