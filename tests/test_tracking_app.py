@@ -63,6 +63,16 @@ def test_sample_video_tracked_by_both_models_and_retuned_without_detecting(track
     labels = [h.value for h in at.subheader][:2]
     assert labels == [f"frcnn-mobilenet-v3-coco · settings {n}" for n in (1, 2)]
     assert detection_files(tmp_path) == files, "model A's detections are reused"
+    # ByteTrack as settings 2: Norfair and ByteTrack side by side on the same detections
+    at.radio(key="track_s2_family").set_value("bytetrack").run()
+    assert not at.exception and not at.error
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("ByteTrack: activation 0.25") for c in captions)
+    assert any(c.startswith("euclidean < 60 pixels") or c.startswith("euclidean < 20 pixels")
+               for c in captions)
+    table = at.dataframe[0].value
+    assert list(table.columns)[1:3] == [f"frcnn-mobilenet-v3-coco · settings {n}" for n in (1, 2)]
+    assert detection_files(tmp_path) == files
 
 
 def test_bad_uploads_show_one_error_and_the_page_keeps_serving(track_page, tmp_path):
