@@ -5,7 +5,7 @@ settings found automatically on the cached detections."""
 import streamlit as st
 
 from cowdemo.errors import CowdemoError
-from cowdemo.tracking import nothing_tracked_reason, tracking_report
+from cowdemo.tracking import nothing_tracked_reason
 from cowdemo.tracking.timeline import clicked_frame, timeline_figure
 from cowdemo.ui import track as ui
 from cowdemo.ui.common import resolved_device, show_error, sidebar
@@ -103,7 +103,7 @@ try:
         if model not in found:
             found[model] = ui.detections(video, model, video_settings, device)
     for _, model, settings in runs:
-        reports.append(tracking_report(ui.tracks(found[model], settings), gt))
+        reports.append(ui.report(found[model], ui.tracks(found[model], settings), gt))
         ui.remember_run(reports[-1], found[model], settings, video_settings, gt is not None,
                         device)
 except CowdemoError as exc:
@@ -170,9 +170,10 @@ for column, (_, model, _), report in zip(columns, runs, reports):
         if path is not None:
             buttons[0].download_button("Video", path.read_bytes(), f"tracks-{slug}{path.suffix}",
                                        key=f"video-{slug}")  # fmt: skip
-        buttons[1].download_button("MOT txt", tracked.mot_text(), f"tracks-{slug}.txt",
-                                   "text/plain", key=f"mot-{slug}")  # fmt: skip
-        buttons[2].download_button("CSV", tracked.csv_text(), f"tracks-{slug}.csv", "text/csv",
+        mot_text, csv_text = ui.export_texts(found[model], tracked)
+        buttons[1].download_button("MOT txt", mot_text, f"tracks-{slug}.txt", "text/plain",
+                                   key=f"mot-{slug}")  # fmt: skip
+        buttons[2].download_button("CSV", csv_text, f"tracks-{slug}.csv", "text/csv",
                                    key=f"csv-{slug}")  # fmt: skip
 
 tuned_model = runs[0][1]

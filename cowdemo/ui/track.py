@@ -37,6 +37,7 @@ from cowdemo.tracking import (
     model_identity,
     rendered_video,
     track,
+    tracking_report,
 )
 from cowdemo.tracking.detection import data_dir
 from cowdemo.tracking.pipeline import render_key
@@ -301,6 +302,35 @@ def tracks(found: VideoDetections, settings: TrackerSettings) -> Tracks:
         result = Tracks(result.frame_numbers, result.times, result.detections, settings,
                         result.meta, result.model)  # fmt: skip
     return result
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _report(found_key: str, settings_json: str, truth_key: str, _tracks: Tracks,
+            _gt: MotSequence | None) -> TrackingReport:  # fmt: skip
+    return tracking_report(_tracks, _gt)
+
+
+def report(found: VideoDetections, tracked: Tracks, gt: MotSequence | None) -> TrackingReport:
+    """The stats of ``tracked``, computed once per detections, settings and ground truth (the
+    page reruns on every click: moving the frame slider recomputes nothing)."""
+    settings_json = json.dumps(tracked.settings.to_dict(), sort_keys=True)
+    truth_key = "" if gt is None else _sha256(
+        gt.frames.tobytes() + gt.ids.tobytes() + gt.tlwh.tobytes() + gt.confidences.tobytes())
+    result = _report(found.key, settings_json, truth_key, tracked, gt)
+    if result.tracks is not tracked:  # same settings under another label
+        result = TrackingReport(tracked, result.summary, result.suspected, result.result,
+                                list(result.notes))  # fmt: skip
+    return result
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _texts(found_key: str, settings_json: str, _tracks: Tracks) -> tuple[str, str]:
+    return _tracks.mot_text(), _tracks.csv_text()
+
+
+def export_texts(found: VideoDetections, tracked: Tracks) -> tuple[str, str]:
+    """(MOTChallenge text, CSV) of ``tracked``, made once per detections and settings."""
+    return _texts(found.key, json.dumps(tracked.settings.to_dict(), sort_keys=True), tracked)
 
 
 def cached_render(found: VideoDetections, tracked: Tracks) -> Path | None:
