@@ -135,7 +135,8 @@ index = numbers.index(st.session_state["track_frame"])
 # Videos are rendered on demand: re-tracking stays fast, stats and timeline come first.
 unrendered = [r.label for (_, model, _), r in zip(runs, reports)
               if ui.cached_render(found[model], r.tracks) is None]
-render_now = bool(unrendered) and st.button(
+render_slot = st.empty()  # cleared once the videos are drawn
+render_now = bool(unrendered) and render_slot.button(
     "Render the tracked video" + ("s" if len(unrendered) > 1 else ""), key="track_render",
     help="Draws boxes, ids and trails on every frame (a few seconds per video); each "
     "setting's video is rendered once and kept.",
@@ -175,6 +176,9 @@ for column, (_, model, _), report in zip(columns, runs, reports):
                                    key=f"mot-{slug}")  # fmt: skip
         buttons[2].download_button("CSV", csv_text, f"tracks-{slug}.csv", "text/csv",
                                    key=f"csv-{slug}")  # fmt: skip
+
+if render_now:
+    render_slot.empty()
 
 tuned_model = runs[0][1]
 with st.expander(f"🔎 Find the best settings (auto-tune on {tuned_model}'s detections)",

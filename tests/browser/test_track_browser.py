@@ -49,6 +49,7 @@ def test_uploaded_video_is_tracked_and_the_result_plays(page, server_factory, de
     videos.nth(1).wait_for()
     wait_for_app(page)
     assert videos.count() == 2, "model A and model B side by side"
+    assert page.get_by_role("button", name="Render the tracked videos").count() == 0
     for i in range(2):
         state = videos.nth(i).evaluate(PLAYS)
         assert state["error"] is None, state
