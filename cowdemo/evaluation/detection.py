@@ -488,15 +488,25 @@ def _parse_results(
     return _Found(image, category, xywh, score, _position_in_group(image), name)
 
 
-# --- the engine ------------------------------------------------------------------------------
-def _evaluate(
-    image_ids: list,
-    cat_names: list[str],
-    truth: _Truth,
-    found: _Found,
-    score_thresholds: Sequence[float] | np.ndarray,
-) -> EvalResult:
-    n_cats = len(cat_names)
+@dataclass
+class _Matches:
+    """pycocotools' evaluateImg for every image and category at once (see ``_evaluate``)."""
+
+    d: np.ndarray  # scored detections (indices into found), within 100 per image and class
+    d_rank: np.ndarray
+    is_tp: np.ndarray  # (T, A, len(d))
+    is_fp: np.ndarray
+    npig: np.ndarray  # (A, K) ground truth that counts
+    g_order: np.ndarray
+    g_ignore: np.ndarray  # (A, G) in g_order
+    g_matched: np.ndarray
+    iou: np.ndarray
+    pd: np.ndarray
+    pg: np.ndarray
+    match: np.ndarray
+
+
+def _match_all(n_cats: int, truth: _Truth, found: _Found) -> _Matches:
     # Ground truth in (image, category, given order); detections in (image, category, score desc,
     # given order) — the order of pycocotools' stable sorts — cut to 100 per image and category.
     g_order = np.lexsort((np.arange(len(truth.image)), truth.category, truth.image))
@@ -531,6 +541,24 @@ def _evaluate(
     is_fp = ~matched & ~d_ignore
 
     npig = np.stack([np.bincount(g_cat[~ig], minlength=n_cats) for ig in g_ignore])  # (A, K)
+    return _Matches(d, d_rank, is_tp, is_fp, npig, g_order, g_ignore, g_matched, iou, pd, pg,
+                    match)
+
+
+# --- the engine ------------------------------------------------------------------------------
+def _evaluate(
+    image_ids: list,
+    cat_names: list[str],
+    truth: _Truth,
+    found: _Found,
+    score_thresholds: Sequence[float] | np.ndarray,
+) -> EvalResult:
+    n_cats = len(cat_names)
+    m = _match_all(n_cats, truth, found)
+    d, d_rank, is_tp, is_fp, npig = m.d, m.d_rank, m.is_tp, m.is_fp, m.npig
+    g_order, iou, pd, pg, match, g_ignore, g_matched = (
+        m.g_order, m.iou, m.pd, m.pg, m.match, m.g_ignore, m.g_matched
+    )
     d_score = found.score[d]
     acc = np.lexsort((d, found.image[d], -d_score, found.category[d]))  # accumulate's order
     precision, recall, score_curve = _accumulate(
