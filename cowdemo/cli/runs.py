@@ -87,7 +87,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         # a dataset folder's runs are stored under its name; a bare name is taken as stored
         name = Path(args.dataset).name if Path(args.dataset).exists() else args.dataset
         current = latest_run(store, "evaluation", args.model, name)
-    verdict = check(store, current, args.baseline, args.metric, args.tolerance)
+    on = None
+    if args.significant:
+        from cowdemo.datasets import open_dataset
+
+        on = open_dataset(args.dataset)
+    verdict = check(store, current, args.baseline, args.metric, args.tolerance,
+                    significant_on=on, n_boot=args.bootstrap, seed=args.seed)
     print(verdict.report())
     return EXIT_REGRESSION if verdict.regressed else 0
 
@@ -132,6 +138,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     gate.add_argument("--current", choices=["evaluate", "latest"], default="evaluate",
                       help="evaluate now (stored result if inputs are unchanged) or take the "
                       "latest stored run")
+    gate.add_argument("--significant", action="store_true",
+                      help="fail only when the drop's paired bootstrap interval (over the "
+                      "dataset's images) excludes zero, i.e. the drop is unlikely to be chance")
+    gate.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                      help="bootstrap rounds for --significant")
+    gate.add_argument("--seed", type=int, default=0, help="bootstrap seed for --significant")
     gate.add_argument("--device", default="auto")
     gate.add_argument("--db")
     gate.set_defaults(func=cmd_check)
