@@ -7,15 +7,11 @@ import argparse
 from cowdemo.evaluation.detection import STAT_NAMES
 
 
-def shown(value: float | None) -> str:
-    """A metric for people: 4 decimals, or "n/a" where COCO says -1 (nothing to score)."""
-    return "n/a" if value is None or value < 0 else f"{value:.4f}"
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cowdemo.datasets import open_dataset
+    from cowdemo.evaluation.report import shown
     from cowdemo.evaluation.runner import evaluate_model, evaluate_results_file
     from cowdemo.runs import RunStore
 

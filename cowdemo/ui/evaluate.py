@@ -35,3 +35,67 @@ def run_evaluation(
 @st.cache_data(show_spinner=False, max_entries=32)
 def load_run(run_id: int) -> ModelEvaluation:
     return load_evaluation(RunStore(), run_id)
+
+
+def _evaluation_and_dataset(run_id: int, dataset_name: str):
+    from cowdemo.datasets import open_dataset
+
+    return load_run(run_id), open_dataset(dataset_name, dataset_store())
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def insights(run_id: int, dataset_name: str) -> tuple[dict, dict]:
+    """TIDE error types and calibration of one stored evaluation, as plain dicts."""
+    from cowdemo.evaluation.insights import error_types, score_calibration
+
+    evaluation, dataset = _evaluation_and_dataset(run_id, dataset_name)
+    return (error_types(evaluation, dataset).to_dict(),
+            score_calibration(evaluation, dataset).to_dict())  # fmt: skip
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def comparison(run_a: int, run_b: int, dataset_name: str, seed: int, n_boot: int) -> dict:
+    """B against A (paired bootstrap), stored with run B."""
+    from cowdemo.evaluation.insights import compare_evaluations
+
+    a, dataset = _evaluation_and_dataset(run_a, dataset_name)
+    return compare_evaluations(a, load_run(run_b), dataset, n_boot=n_boot, seed=seed,
+                               store=RunStore()).to_dict()  # fmt: skip
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def suspects(run_ids: tuple[int, ...], dataset_name: str, min_score: float) -> list[dict]:
+    """Label-error suspects of the dataset given these evaluations, as plain dicts."""
+    from cowdemo.evaluation.insights import label_suspects
+
+    _, dataset = _evaluation_and_dataset(run_ids[0], dataset_name)
+    return [s.to_dict() for s in label_suspects([load_run(r) for r in run_ids], dataset,
+                                                min_score=min_score)]  # fmt: skip
+
+
+def open_in_annotate(dataset_name: str, image_id: int) -> None:
+    """Button callback: the Annotate page opens on this image of this dataset."""
+    st.session_state["_annotate_dataset"] = dataset_name
+    st.session_state.setdefault("_annotate_pos", {})[dataset_name] = int(image_id)
+    st.session_state["_evaluate_open_annotate"] = True
+
+
+def thumbnail(image, box, color=(255, 0, 255), size: int = 220):
+    """The region around a COCO box (x, y, w, h) with the box drawn, about ``size`` px wide."""
+    import cv2
+    import numpy as np
+
+    x, y, w, h = (float(v) for v in box)
+    height, width = image.shape[:2]
+    pad = max(w, h) * 0.6 + 10
+    x1, y1 = int(max(0, x - pad)), int(max(0, y - pad))
+    x2, y2 = int(min(width, x + w + pad)), int(min(height, y + h + pad))
+    crop = np.ascontiguousarray(image[y1:y2, x1:x2].copy())
+    line = max(2, round(max(crop.shape[:2]) / 120))
+    cv2.rectangle(crop, (round(x - x1), round(y - y1)), (round(x + w - x1), round(y + h - y1)),
+                  color, line, cv2.LINE_AA)
+    scale = size / max(1, crop.shape[1])
+    if scale < 1:
+        crop = cv2.resize(crop, (size, max(1, round(crop.shape[0] * scale))),
+                          interpolation=cv2.INTER_AREA)
+    return crop
