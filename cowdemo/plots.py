@@ -122,17 +122,17 @@ def metric_history(
 def error_types(tides: Mapping[str, Any]) -> go.Figure:
     """TIDE error types side by side: the AP50 each type costs (bar height), the count on top.
     ``tides`` maps a model to its ``TideErrors`` (or its ``to_dict()``)."""
-    from cowdemo.evaluation.analysis import ERROR_LABELS, ERROR_TYPES
+    from cowdemo.evaluation.analysis import ERROR_LABELS, ERROR_SHORT_LABELS, ERROR_TYPES
 
     fig = go.Figure()
-    labels = [ERROR_LABELS[t] for t in ERROR_TYPES]
+    labels = [ERROR_SHORT_LABELS[t] for t in ERROR_TYPES]
     for i, (model, tide) in enumerate(tides.items()):
         data = tide if isinstance(tide, Mapping) else tide.to_dict()
         fig.add_bar(name=model, x=labels, marker_color=PALETTE[i % len(PALETTE)],
                     y=[data["delta_ap"][t] for t in ERROR_TYPES],
                     text=[f"{data['counts'][t]}" for t in ERROR_TYPES], textposition="outside",
-                    customdata=list(ERROR_TYPES),
-                    hovertemplate="%{x}: AP50 +%{y:.4f} if fixed, %{text} boxes")
+                    customdata=[ERROR_LABELS[t] for t in ERROR_TYPES],
+                    hovertemplate="%{customdata}: AP50 +%{y:.4f} if fixed, %{text} boxes")
     fig.update_yaxes(rangemode="tozero")
     return _layout(fig.update_layout(barmode="group"),
                    "Why boxes are wrong (TIDE): AP50 gained if fixed, count on top", "",
@@ -149,9 +149,10 @@ def reliability(calibrations: Mapping[str, Any]) -> go.Figure:
     for i, (model, cal) in enumerate(calibrations.items()):
         data = cal if isinstance(cal, Mapping) else cal.to_dict()
         bins = [b for b in data["bins"] if b["count"]]
+        label = f"ECE {data['ece']:.3f}" if bins else "no box of the dataset's classes"
         fig.add_scatter(
             x=[b["avg_confidence"] for b in bins], y=[b["avg_accuracy"] for b in bins],
-            mode="lines+markers", name=f"{model} (ECE {data['ece']:.3f})",
+            mode="lines+markers", name=f"{model} ({label})",
             line={"color": PALETTE[i % len(PALETTE)]},
             marker={"size": [6 + 14 * (b["count"] / max(1, data["num_detections"])) ** 0.5
                              for b in bins]},

@@ -28,8 +28,9 @@ def higher_is_better(metric: str) -> bool:
 
 
 def defined(value: float | None) -> bool:
-    """False for a missing metric and for COCO's -1 (nothing to score in that size range)."""
-    return value is not None and value >= 0
+    """False for a missing metric and for COCO's -1 (nothing to score in that size range or
+    class); a negative tracking score such as MOTA -0.3 is a real value."""
+    return value is not None and value == value and value != -1
 
 
 @dataclass(frozen=True)

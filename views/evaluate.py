@@ -10,6 +10,7 @@ from cowdemo.errors import CowdemoError
 from cowdemo.evaluation import report
 from cowdemo.evaluation.analysis import ERROR_LABELS, ERROR_TYPES, TideErrors
 from cowdemo.evaluation.compare import Comparison
+from cowdemo.evaluation.detection import STAT_NAMES
 from cowdemo.evaluation.report import shown
 from cowdemo.ui.common import registry, resolved_device, show_error, sidebar
 from cowdemo.ui.evaluate import (
@@ -85,9 +86,11 @@ for column, (model, e) in zip(columns, evaluations.items()):
 # --- is B better than A? ------------------------------------------------------------------------
 if len(models) > 1:
     st.subheader(f"Better than {base}?")
-    seed = st.number_input("Bootstrap seed", 0, 2**31 - 1, 0, 1, key="evaluate_seed",
-                           help="The comparison resamples the images 1000 times; the same seed "
-                           "gives the same intervals.")
+    seed = st.columns([1, 3])[0].number_input(
+        "Bootstrap seed", 0, 2**31 - 1, 0, 1, key="evaluate_seed",
+        help="The comparison resamples the images 1000 times; the same seed gives the same "
+        "intervals.",
+    )  # fmt: skip
     for model in models[1:]:
         c = comparison(evaluations[base].run_id, evaluations[model].run_id, dataset_name,
                        int(seed), 1000)
@@ -117,13 +120,15 @@ left, right = st.columns(2)
 left.plotly_chart(plots.error_types(tides), width="stretch")
 right.plotly_chart(plots.reliability(calibrations), width="stretch")
 for column, (model, cal) in zip(st.columns(len(models)), calibrations.items()):
-    column.metric(f"{model} calibration error (ECE)", f"{cal['ece']:.3f}",
+    column.metric(f"{model} calibration error (ECE)",
+                  shown(cal["ece"], 3) if cal["num_detections"] else "n/a",
                   help="Average gap between a box's score and how often boxes with that score "
                   "are right (IoU 0.5), weighted by how many boxes each score bin holds. 0 is "
                   "perfect.")
 figures += [plots.error_types(tides), plots.reliability(calibrations)]
 table = report.stats_table(evaluations)
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(table.style.format(precision=4, na_rep="n/a", subset=list(STAT_NAMES)),
+             hide_index=True, width="stretch")
 
 export = st.columns(3)
 export[0].download_button("Stats CSV", table.to_csv(index=False), f"eval-{dataset_name}.csv",

@@ -22,7 +22,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     print(f"{'id':>5}  {'when':<19}  {'kind':<10}  {'model':<28}  {'dataset':<20}  {metric}")
     for r in runs:
         value = r.metrics.get(metric)
-        shown = "-" if value is None else f"{value:.4f}"
+        shown = "-" if value is None else "n/a" if value == -1 else f"{value:.4f}"
         print(f"{r.id:>5}  {r.when:<19}  {r.kind:<10}  {r.model:<28}  {r.dataset:<20}  {shown}")
     return 0
 

@@ -57,6 +57,10 @@ ERROR_LABELS = {
     "Miss": "missed",
 }
 
+#: chart-axis names
+ERROR_SHORT_LABELS = {"Cls": "wrong class", "Loc": "poor box", "Both": "class + box",
+                      "Dupe": "duplicate", "Bkg": "background", "Miss": "missed"}  # fmt: skip
+
 
 @dataclass
 class TideErrors:

@@ -88,14 +88,15 @@ def thumbnail(image, box, color=(255, 0, 255), size: int = 220):
     x, y, w, h = (float(v) for v in box)
     height, width = image.shape[:2]
     pad = max(w, h) * 0.6 + 10
-    x1, y1 = int(max(0, x - pad)), int(max(0, y - pad))
-    x2, y2 = int(min(width, x + w + pad)), int(min(height, y + h + pad))
+    half = max(w, h) / 2 + pad  # a square around the box's centre, inside the image
+    cx, cy = x + w / 2, y + h / 2
+    x1, y1 = int(max(0, cx - half)), int(max(0, cy - half))
+    x2, y2 = int(min(width, cx + half)), int(min(height, cy + half))
     crop = np.ascontiguousarray(image[y1:y2, x1:x2].copy())
     line = max(2, round(max(crop.shape[:2]) / 120))
     cv2.rectangle(crop, (round(x - x1), round(y - y1)), (round(x + w - x1), round(y + h - y1)),
                   color, line, cv2.LINE_AA)
     scale = size / max(1, crop.shape[1])
-    if scale < 1:
-        crop = cv2.resize(crop, (size, max(1, round(crop.shape[0] * scale))),
-                          interpolation=cv2.INTER_AREA)
-    return crop
+    height = min(size, max(1, round(crop.shape[0] * scale)))  # never taller than wide
+    return cv2.resize(crop, (size, height),
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
