@@ -39,6 +39,11 @@ from typing import Any
 
 import numpy as np
 
+try:
+    import orjson
+except ImportError:  # optional: the standard json parser does the same, slower
+    orjson = None
+
 from cowdemo.coco import NAME_BY_CATEGORY_ID
 from cowdemo.detections import Detections
 from cowdemo.errors import CowdemoError
@@ -191,16 +196,16 @@ def load_coco_json(source: Any, what: str = "COCO JSON") -> Any:
     """
     if isinstance(source, (Mapping, list)):
         return source
-    text: str | None = None
+    text: str | bytes | None = None
     if isinstance(source, (bytes, bytearray)):
-        text = bytes(source).decode("utf-8", errors="replace")
+        text = bytes(source)
     elif isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
         text = source
     elif isinstance(source, (str, Path)):
         path = Path(source)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = path.read_bytes()
+        except OSError as exc:
             reason = getattr(exc, "strerror", None) or exc
             message = f"Cannot read the {what} file {path} ({reason}): check the path."
             raise CowdemoError(message) from None
@@ -208,7 +213,14 @@ def load_coco_json(source: Any, what: str = "COCO JSON") -> Any:
         raise CowdemoError(
             f"The {what} must be a dict, a list, a path or JSON text, not {type(source).__name__}."
         )
+    if orjson is not None:  # several times faster on big COCO files
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass  # json below names the line and column
     try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise CowdemoError(
