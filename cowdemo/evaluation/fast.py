@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cowdemo.errors import CowdemoError
-from cowdemo.evaluation.detection import STAT_NAMES, evaluate_coco, load_coco_json
+from cowdemo.evaluation.detection import MAX_DETS, _summarize, evaluate_coco, load_coco_json
 
 
 def _hotcoco():
@@ -37,8 +39,9 @@ def _as_source(value: Any, what: str) -> Any:
 
 
 def coco_stats(ground_truth: Any, results: Any, *, engine: str = "auto") -> dict[str, float]:
-    """The 12 COCO box stats (``STAT_NAMES`` order, -1 where undefined), equal to pycocotools'
-    ``COCOeval.stats``. ``engine``: "auto" (hotcoco when installed), "hotcoco" or "cowdemo"."""
+    """The 12 COCO box stats (``STAT_NAMES`` order, -1 where undefined), identical to
+    pycocotools' ``COCOeval.stats``. ``engine``: "auto" (hotcoco when installed), "hotcoco"
+    or "cowdemo"."""
     hotcoco = _hotcoco() if engine in ("auto", "hotcoco") else None
     if engine == "hotcoco" and hotcoco is None:
         raise CowdemoError("hotcoco is not installed: pip install hotcoco==1.3.0, or use "
@@ -57,9 +60,12 @@ def coco_stats(ground_truth: Any, results: Any, *, engine: str = "auto") -> dict
             evaluator = hotcoco.COCOeval(coco_gt, coco_gt.load_res(res), "bbox")
             evaluator.evaluate()
             evaluator.accumulate()
-            evaluator.summarize()
+            curves = evaluator.eval
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
         message = " ".join(str(exc).split())[:200]
         raise CowdemoError(f"The COCO files could not be scored ({message}): check that they "
                            "are a COCO ground truth and a COCO results list.") from None
-    return dict(zip(STAT_NAMES, (float(v) for v in evaluator.stats)))
+    # hotcoco's own summarize can differ from pycocotools' in the last bit (its means add in
+    # another order); pycocotools' summarize over hotcoco's curves is exact.
+    precision = np.asarray(curves["precision"])[..., MAX_DETS.index(100)]  # (T, R, K, A)
+    return _summarize(precision, np.asarray(curves["recall"]))
