@@ -51,3 +51,19 @@ def test_orjson_and_json_parse_the_same(files, tmp_path):
     broken.write_text('{"images": [1, 2')
     with pytest.raises(CowdemoError, match=r"not valid JSON .* line 1"):
         load_coco_json(broken)
+
+
+def test_identical_to_pycocotools_where_hotcoco_alone_is_one_bit_off(files):
+    """On 3 copies of the reference hotcoco's own summarize differs from pycocotools in the
+    last bit (AP, APs); coco_stats summarizes hotcoco's curves as pycocotools does."""
+    import sys
+
+    from helpers import REPO
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from bench_eval import replicate
+
+    gt_path, res_path = files
+    gt, res = replicate(json.loads(gt_path.read_text()), json.loads(res_path.read_text()), 3)
+    expected = pycocotools_eval(gt, res).stats
+    np.testing.assert_array_equal(np.array(list(coco_stats(gt, res).values())), expected)
