@@ -8,7 +8,12 @@ from cowdemo.datasets import open_dataset
 from cowdemo.draw import FN_COLOR, FP_COLOR, TP_COLOR, draw_outcomes
 from cowdemo.errors import CowdemoError
 from cowdemo.evaluation import report
-from cowdemo.evaluation.analysis import ERROR_LABELS, ERROR_TYPES, TideErrors
+from cowdemo.evaluation.analysis import (
+    ERROR_LABELS,
+    ERROR_SHORT_LABELS,
+    ERROR_TYPES,
+    TideErrors,
+)
 from cowdemo.evaluation.compare import Comparison
 from cowdemo.evaluation.detection import STAT_NAMES
 from cowdemo.evaluation.report import shown
@@ -117,7 +122,16 @@ analysed = {m: insights(e.run_id, dataset_name) for m, e in evaluations.items()}
 tides = {m: TideErrors.from_dict(t) for m, (t, _) in analysed.items()}
 calibrations = {m: c for m, (_, c) in analysed.items()}
 left, right = st.columns(2)
-left.plotly_chart(plots.error_types(tides), width="stretch")
+picked = left.plotly_chart(plots.error_types(tides), width="stretch", on_select="rerun",
+                           selection_mode="points", key="evaluate_tide_chart")
+clicked = [p.get("x") for p in (picked.selection.points if picked else [])]
+if clicked and clicked != st.session_state.get("_evaluate_tide_clicked"):
+    # a click on a bar filters the gallery below to that error type
+    st.session_state["_evaluate_tide_clicked"] = clicked
+    by_short = {ERROR_SHORT_LABELS[t]: t for t in ERROR_TYPES}
+    if clicked[0] in by_short:
+        t = by_short[clicked[0]]
+        st.session_state["evaluate_error_type"] = f"{ERROR_LABELS[t]} ({t})"
 right.plotly_chart(plots.reliability(calibrations), width="stretch")
 for column, (model, cal) in zip(st.columns(len(models)), calibrations.items()):
     column.metric(f"{model} calibration error (ECE)",
@@ -184,7 +198,8 @@ filters = st.columns(2)
 kind_labels = {"all boxes": None, **{f"{ERROR_LABELS[t]} ({t})": t for t in ERROR_TYPES}}
 kind_label = filters[0].selectbox(
     "Error type", list(kind_labels), key="evaluate_error_type",
-    help="Show only images with boxes of this error type, and only those boxes.",
+    help="Show only images with boxes of this error type, and only those boxes (a click on "
+    "a bar of the error-type chart chooses it too).",
 )  # fmt: skip
 kind = kind_labels[kind_label]
 sort_options = (["difference between models"] if len(models) > 1 else []) + [

@@ -60,6 +60,13 @@ def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoi
     assert page.locator('[data-testid="stImage"]').count() >= 2, "gallery, both models"
     page.set_viewport_size({"width": 1400, "height": 7000})  # the whole page in one picture
     screenshot(page, "evaluate")
+    # clicking a bar of the error-type chart filters the gallery to that type
+    tide = charts.nth(next(i for i, t in enumerate(titles) if "TIDE" in t))
+    tide.locator(".trace.bars").nth(1).locator(".point path").nth(1).click()  # B's poor boxes
+    wait_for_app(page)
+    page.get_by_text("image(s) with poor box (right class) boxes").wait_for()
+    captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
+    assert captions and all(c.endswith(" poor box (right class)") for c in captions), captions
     # choosing an error type filters the gallery to those boxes
     try:
         page.locator('[data-testid="stSelectbox"]').filter(has_text="Error type").click()
@@ -92,3 +99,16 @@ def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoi
     wait_for_app(page)
     page.get_by_role("button", name="Evaluate").click()
     page.get_by_text("stored result").first.wait_for(timeout=60_000)
+    # one model: no "difference between models" sort, and no A-vs-B section
+    page.locator('[data-testid="stMultiSelect"] [role="button"][aria-label*="frcnn"]').or_(
+        page.locator('[data-testid="stMultiSelect"] span').filter(
+            has_text="frcnn-mobilenet-v3-coco").locator("xpath=..").get_by_role("button")
+    ).first.click()
+    wait_for_app(page)
+    page.get_by_role("button", name="Evaluate").click()
+    page.get_by_role("heading", name="Gallery").wait_for(timeout=60_000)
+    wait_for_app(page)
+    sort = page.locator('[data-testid="stSelectbox"]').filter(has_text="Sort images by")
+    assert "errors of cows-finetuned" in sort.inner_text()
+    assert page.get_by_text("Better than", exact=False).count() == 0
+    screenshot(page, "evaluate-one-model")
