@@ -40,3 +40,20 @@ def test_negative_tracking_scores_are_real_values(store):
     b = store.record("tracking", "t", {"MOTA": -0.5}, dataset="v", created_at=2.0)
     assert diff_runs(store, a, b)["metrics"]["MOTA"]["delta"] == pytest.approx(-0.3)
     assert check(store, store.get(b), "best", "MOTA", 0.01).regressed
+
+
+def test_runs_page_diff_shows_na_not_minus_one(tmp_path, monkeypatch):
+    from helpers import open_page
+
+    url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    monkeypatch.setenv("COWDEMO_RUNS_DB", url)
+    monkeypatch.setenv("COWDEMO_DATA", str(tmp_path / "data"))
+    store = RunStore(url)
+    store.record("evaluation", "m", {"AP50": 0.6, "APl": 0.5856}, dataset="d", created_at=1.0)
+    store.record("evaluation", "m", {"AP50": 0.61, "APl": -1.0}, dataset="d", created_at=2.0)
+    at = open_page("views/runs.py")
+    diff = next(t.value for t in at.dataframe if "metric" in t.value.columns)
+    apl = diff[diff["metric"] == "APl"].iloc[0]
+    assert (apl["A"], apl["B"], apl["delta"]) == ("0.5856", "n/a", "n/a")
+    assert diff[diff["metric"] == "AP50"].iloc[0]["delta"] == "+0.0100"
+    assert not any("-1" in str(v) for t in at.dataframe for v in t.value.to_numpy().ravel())

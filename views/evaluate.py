@@ -141,8 +141,10 @@ for column, (model, cal) in zip(st.columns(len(models)), calibrations.items()):
                   "perfect.")
 figures += [plots.error_types(tides), plots.reliability(calibrations)]
 table = report.stats_table(evaluations)
-st.dataframe(table.style.format(precision=4, na_rep="n/a", subset=list(STAT_NAMES)),
-             hide_index=True, width="stretch")
+shown_table = table.copy()
+for stat in STAT_NAMES:  # "n/a" where the dataset has nothing to score, as everywhere
+    shown_table[stat] = [shown(v) for v in table[stat]]
+st.dataframe(shown_table, hide_index=True, width="stretch")
 
 export = st.columns(3)
 export[0].download_button("Stats CSV", table.to_csv(index=False), f"eval-{dataset_name}.csv",

@@ -10,6 +10,14 @@ from cowdemo.regression import defined, diff_runs, flag_drops
 from cowdemo.runs import RunStore
 from cowdemo.ui.common import show_error, sidebar
 
+
+def number(value, signed: bool = False) -> str:
+    """4 decimals, or "n/a" where there is no value (COCO's -1, a missing metric)."""
+    if value is None or (not signed and not defined(value)):
+        return "n/a"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
 sidebar()
 st.title("📈 Runs")
 try:
@@ -55,13 +63,12 @@ else:
 
 table = pd.DataFrame([
     {"run": r.id, "when": r.when, "model": r.model, "dataset": r.dataset,
-     metric: r.metrics.get(metric) if defined(r.metrics.get(metric)) else None,
+     metric: number(r.metrics.get(metric)),
      "device": r.device, "seconds": round(r.duration_s, 2),
      "code": r.code_version, "weights": r.weights_sha256[:12]}
     for r in reversed(runs)
 ])  # fmt: skip
-st.dataframe(table.style.format(precision=4, na_rep="n/a", subset=[metric]), hide_index=True,
-             width="stretch")
+st.dataframe(table, hide_index=True, width="stretch")
 
 st.subheader("Compare two runs")
 ids = [r.id for r in reversed(runs)]
@@ -74,18 +81,17 @@ a = pick[0].selectbox("Run A", ids, index=1, format_func=labels.get)
 b = pick[1].selectbox("Run B", ids, index=0, format_func=labels.get)
 diff = diff_runs(store, a, b)
 # COCO's -1 (nothing to score) shows as "n/a" and never enters a delta
-metric_rows = [{"metric": k, "A": v["a"] if defined(v["a"]) else None,
-                "B": v["b"] if defined(v["b"]) else None, "delta": v["delta"]}
+metric_rows = [{"metric": k, "A": number(v["a"]), "B": number(v["b"]),
+                "delta": number(v["delta"], signed=True)}
                for k, v in diff["metrics"].items()]  # fmt: skip
-st.dataframe(pd.DataFrame(metric_rows).style.format(precision=4, na_rep="n/a",
-                                                    subset=["A", "B", "delta"]),
-             hide_index=True, width="stretch")
+st.dataframe(pd.DataFrame(metric_rows), hide_index=True, width="stretch")
 changed = st.columns(3)
 changed[0].markdown("**Per class (AP50)**")
-class_rows = [{"class": k, **{side: (x if defined(x) else None) for side, x in v.items()}}
+class_rows = [{"class": k, "A": number(v["a"]), "B": number(v["b"]),
+               "delta": number(v["delta"], signed=True)}
               for k, v in diff["classes"].items()]  # fmt: skip
-changed[0].dataframe(pd.DataFrame(class_rows, columns=["class", "a", "b", "delta"]).style.format(
-    precision=4, na_rep="n/a", subset=["a", "b", "delta"]), hide_index=True)
+changed[0].dataframe(pd.DataFrame(class_rows, columns=["class", "A", "B", "delta"]),
+                     hide_index=True)
 changed[1].markdown(f"**Images whose outcome changed: {len(diff['images_changed'])}**")
 changed[1].dataframe(pd.DataFrame([
     {"image": i["image_id"], "A tp/fp/fn": "/".join(str(i["a"][k]) for k in ("tp", "fp", "fn")),

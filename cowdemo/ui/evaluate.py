@@ -92,11 +92,13 @@ def thumbnail(image, box, color=(255, 0, 255), size: int = 220):
     cx, cy = x + w / 2, y + h / 2
     x1, y1 = int(max(0, cx - half)), int(max(0, cy - half))
     x2, y2 = int(min(width, cx + half)), int(min(height, cy + half))
-    crop = np.ascontiguousarray(image[y1:y2, x1:x2].copy())
-    line = max(2, round(max(crop.shape[:2]) / 120))
-    cv2.rectangle(crop, (round(x - x1), round(y - y1)), (round(x + w - x1), round(y + h - y1)),
-                  color, line, cv2.LINE_AA)
+    crop = np.ascontiguousarray(image[y1:y2, x1:x2])
     scale = size / max(1, crop.shape[1])
     height = min(size, max(1, round(crop.shape[0] * scale)))  # never taller than wide
-    return cv2.resize(crop, (size, height),
-                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
+    crop = cv2.resize(crop, (size, height),
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    sy = height / max(1, y2 - y1)
+    # the box drawn after scaling, so its line is as thin for a tiny box as for a big one
+    cv2.rectangle(crop, (round((x - x1) * scale), round((y - y1) * sy)),
+                  (round((x + w - x1) * scale), round((y + h - y1) * sy)), color, 2, cv2.LINE_AA)
+    return crop
