@@ -92,7 +92,7 @@ def test_pip_check():
 def test_yolox_imports_without_its_skipped_requirements_and_cv2_stays_headless():
     from importlib.metadata import PackageNotFoundError, version
 
-    import yolox.models  # noqa: F401
+    import yolox.models
     import yolox.utils  # noqa: F401
 
     assert version("pixeltable-yolox") == "0.4.3"
