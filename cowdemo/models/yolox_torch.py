@@ -77,23 +77,25 @@ def is_yolox_architecture(architecture: str) -> bool:
     return architecture.startswith("yolox-")
 
 
+MISSING_PACKAGE = ("YOLOX in PyTorch needs the pixeltable-yolox package: run scripts/setup.sh "
+                   "(pip install --no-deps -r requirements-nodeps.txt).")
+
+
 def yolox_available() -> tuple[bool, str]:
-    try:
-        import yolox.models  # noqa: F401
-    except ImportError as exc:
-        return False, (f"YOLOX in PyTorch needs the pixeltable-yolox package ({exc}): "
-                       "run scripts/setup.sh.")
-    return True, ""
+    """Whether pixeltable-yolox is installed (without importing it: listing models stays fast)."""
+    from importlib.util import find_spec
+
+    return (True, "") if find_spec("yolox") is not None else (False, MISSING_PACKAGE)
 
 
 # --- building -------------------------------------------------------------------------------
 def build_module(size: str, num_classes: int = 80) -> torch.nn.Module:
     """A YOLOX network of ``size`` with random weights (the package's own initialisation:
     BatchNorm eps 1e-3, momentum 0.03, prior-probability head biases)."""
-    ok, reason = yolox_available()
-    if not ok:
-        raise CowdemoError(reason)
-    from yolox.config import YoloxConfig
+    try:
+        from yolox.config import YoloxConfig
+    except ImportError:
+        raise CowdemoError(MISSING_PACKAGE) from None
 
     if size not in SIZES:
         raise CowdemoError(f"Unknown YOLOX size {size!r}: use one of {', '.join(SIZES)}.")
@@ -328,3 +330,26 @@ class YoloxTorchDetector(Detector):
                                                   self.nms_iou)
             results.append(Detections.from_class_ids(xyxy, scores, class_ids, self.classes))
         return results
+
+
+# --- fine-tuned checkpoints ----------------------------------------------------------------
+def inference_settings(input_size: tuple[int, int] | int) -> dict:
+    """Stored in a YOLOX fine-tune's checkpoint: the input size it is run at."""
+    h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+    return {"input_size": [int(h), int(w)]}
+
+
+def load_yolox_checkpoint_detector(path: str | Path, device: str, name: str | None = None):
+    """A ready detector from a cowdemo checkpoint of a YOLOX fine-tune (``architecture``
+    ``yolox-<size>``); head class k is ``classes[k]``."""
+    from cowdemo.models.checkpoints import read_checkpoint
+
+    path = Path(path)
+    data = read_checkpoint(path)
+    size = size_of_architecture(str(data["architecture"]))
+    classes = [str(c) for c in data["classes"]]
+    module = build_module(size.name, len(classes))
+    load_module_state(module, data["model"], path, str(data["architecture"]))
+    settings = dict(data.get("metadata", {})).get("inference") or {}
+    input_size = tuple(settings.get("input_size") or (size.input_size, size.input_size))
+    return YoloxTorchDetector(name or path.stem, module, classes, input_size, device)
