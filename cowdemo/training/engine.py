@@ -53,7 +53,7 @@ from cowdemo.training.data import (
     prepare_data,
 )
 from cowdemo.training.distributed import DistContext, init_distributed, shareable
-from cowdemo.training.locks import DeviceLock, lock_held_by_parent
+from cowdemo.training.locks import DeviceLock, lock_held_by_parent, release_inherited_locks
 from cowdemo.training.monitor import Monitor
 from cowdemo.training.surgery import configure_sizes, inference_settings, prepare_base
 from cowdemo.training.yolox import LOSS_NAMES as YOLOX_LOSS_NAMES
@@ -700,9 +700,11 @@ def train(
             try:
                 return trainer.run()
             except CowdemoError as exc:
+                release_inherited_locks()  # the device is free before "failed" is shown
                 trainer.say("failed", str(exc), error=str(exc), ended_at=time.time())
                 raise
             except BaseException as exc:
+                release_inherited_locks()
                 message = ("interrupted" if isinstance(exc, KeyboardInterrupt)
                            else f"{type(exc).__name__}: {exc}")
                 trainer.say("failed", message, error=message, ended_at=time.time())
