@@ -127,3 +127,32 @@ def test_bad_yolox_settings_fail_before_training(env, cows, onnx_base):
     config = TrainConfig(base="frcnn-mobilenet-v3-coco", from_scratch=True, iterations=1)
     with pytest.raises(CowdemoError, match="YOLOX bases only"):
         train(config, cows, out="bad-scratch", compare=False, record=False)
+
+
+def test_an_exported_fine_tune_loads_in_the_onnx_backend_and_equals_pytorch(runs, cows, env):
+    import subprocess
+    import sys
+
+    from cowdemo.models.yolox_onnx import YoloxOnnxDetector, letterbox
+
+    result = runs["pretrained"]
+    run = subprocess.run([sys.executable, "-m", "cowdemo.cli", "export", result.name,
+                          "--format", "onnx"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    path = result.checkpoint.with_suffix(".onnx")
+    assert run.stdout.strip() == f"wrote {path}"
+    onnx_detector = YoloxOnnxDetector(path)
+    assert onnx_detector.classes == ("cow",) and onnx_detector.input_size == (192, 192)
+    torch_detector = load_detector(result.name, device="cpu")
+    chw, _ = letterbox(cows.read_image(cows.image_ids[1]), 192)
+    expected = torch_detector.raw(chw[None])
+    got = onnx_detector.session.run(None, {"images": chw[None]})[0]
+    assert float(np.abs(got - expected).max()) <= 1e-3
+    assert find_model(path.stem).kind == "onnx-yolox", "listed with the ONNX models"
+
+
+def test_export_refuses_what_is_not_a_yolox_fine_tune(env, onnx_base):
+    from cowdemo.models.export import export_onnx
+
+    with pytest.raises(CowdemoError, match="not a YOLOX fine-tune"):
+        export_onnx(onnx_base)
