@@ -189,8 +189,14 @@ def forward_losses(trained, images, targets, size: int, device: str,
     is YOLOX's total loss: its IoU loss comes weighted by 5)."""
     x, labels = letterbox_batch(images, targets, size)
     x, labels = x.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-    with torch.autocast("cuda", enabled=amp):
-        out = trained(x, labels)
+    try:
+        with torch.autocast("cuda", enabled=amp):
+            out = trained(x, labels)
+    except RuntimeError as exc:  # YOLOX's label assignment meets NaN scores of a diverged net
+        if "between 0 and 1" not in str(exc):
+            raise
+        raise CowdemoError("Training diverged (the scores are not numbers): lower the learning "
+                           "rate or raise the warm-up, and start with --fresh.") from None
     return {n: torch.as_tensor(out[n], dtype=torch.float32, device=device) if not
             torch.is_tensor(out[n]) else out[n].float() for n in LOSS_NAMES}
 
