@@ -113,8 +113,8 @@ class DetectorBox:
         options = {k: settings.pop(k) for k in ("val_dataset", "fresh", "compare", "record",
                                                 "progress", "images") if k in settings}
         device = settings.pop("device", self.detector.device)
-        config = TrainConfig(base=self.detector.name, classes=tuple(classes),
-                             iterations=iterations, device=device, **settings)
+        config = TrainConfig.for_base(self.detector.name, classes=tuple(classes),
+                                      iterations=iterations, device=device, **settings)
         result = run_training(config, dataset, out=out, **options)
         if result.completed:
             self.detector = load_detector(str(result.checkpoint), device=self.detector.device)

@@ -36,11 +36,12 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 
 stamp=.venv/.cowdemo-requirements.sha256
-want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   echo "setup: installing requirements into .venv (first run: a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r requirements.txt
+  .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
   .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
   echo "$want" >"$stamp"
 fi

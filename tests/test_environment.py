@@ -26,6 +26,10 @@ IMPORTS = {
     "plotly": "plotly",
     "opencv-python-headless": "cv2",
     "onnxruntime": "onnxruntime",
+    "onnx": "onnx",
+    "loguru": "loguru",
+    "psutil": "psutil",
+    "tabulate": "tabulate",
     "pillow": "PIL",
     "scipy": "scipy",
     "sqlalchemy": "sqlalchemy",
@@ -77,6 +81,27 @@ def test_versions_that_matter():
     assert torch.__version__.startswith("2.14.1")
 
 
+#: pixeltable-yolox is installed with --no-deps (requirements-nodeps.txt says why): these of its
+#: declared requirements are deliberately absent, and only these.
+SKIPPED_YOLOX_REQUIREMENTS = ("ninja", "onnxscript", "onnxsim", "opencv-python", "tensorboard",
+                              "thop")
+
+
 def test_pip_check():
     run = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr
+    allowed = {f"pixeltable-yolox 0.4.3 requires {name}, which is not installed."
+               for name in SKIPPED_YOLOX_REQUIREMENTS}
+    problems = [line for line in run.stdout.splitlines() if line.strip() and line not in allowed]
+    assert not problems and not run.stderr.strip(), run.stdout + run.stderr
+
+
+def test_yolox_imports_without_its_skipped_requirements_and_cv2_stays_headless():
+    from importlib.metadata import PackageNotFoundError, version
+
+    import yolox.models
+    import yolox.utils  # noqa: F401
+
+    assert version("pixeltable-yolox") == "0.4.3"
+    with pytest.raises(PackageNotFoundError):
+        version("opencv-python")
+    assert version("opencv-python-headless") == "4.11.0.86"

@@ -22,7 +22,8 @@ def test_form_offers_trainable_models_and_the_app_datasets(finetune):
     at = finetune
     assert at.title[0].value == "🎯 Fine-tune"
     base = next(s for s in at.selectbox if s.label == "Base model")
-    assert base.options == ["frcnn-mobilenet-v3-coco", "cows-finetuned"]
+    assert base.options == ["frcnn-mobilenet-v3-coco · Faster R-CNN · ready",
+                            "cows-finetuned · Faster R-CNN · ready"]
     dataset = next(s for s in at.selectbox if s.label == "Dataset")
     assert dataset.value == "synthetic-sample", "the app's sample dataset is made on first use"
     assert any("synthetic cows" in o for o in dataset.options)
@@ -48,3 +49,37 @@ def test_missing_path_is_one_error_line(finetune):
     assert [e.value for e in at.error] == [
         "Dataset /no/such/folder not found: give a dataset name, a folder with "
         "annotations.json, a COCO instances JSON or a Deep Lake path."]
+
+
+def test_with_only_a_yolox_onnx_export_ready_it_is_the_base_with_yolox_cpu_defaults(
+        tmp_path, monkeypatch):
+    import shutil
+
+    from helpers import shared_path
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    shutil.copy(shared_path("models/yolox-nano/yolox_nano.onnx"), folder / "yolox_nano.onnx")
+    for key, value in (("COWDEMO_CHECKPOINTS", folder), ("COWDEMO_DATA", tmp_path / "data"),
+                       ("COWDEMO_OFFLINE", "1"), ("TORCH_HOME", tmp_path / "torch")):
+        monkeypatch.setenv(key, str(value))
+    at = open_page("views/finetune.py", timeout=120)
+    base = next(s for s in at.selectbox if s.label == "Base model")
+    assert base.options == ["yolox_nano · YOLOX · ready"], "only what can train is offered"
+    numbers = {n.label: n.value for n in at.number_input}
+    assert (numbers["Iterations"], numbers["Image size"], numbers["Batch size"]) == (300, 320, 8)
+    assert any("YOLOX on a CPU starts with 300 steps" in c.value for c in at.caption)
+    assert not next(b for b in at.button if b.label == "Start fine-tuning").disabled
+
+
+def test_with_no_trainable_model_it_says_which_file_to_put_where(tmp_path, monkeypatch):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for key, value in (("COWDEMO_CHECKPOINTS", folder), ("COWDEMO_DATA", tmp_path / "data"),
+                       ("COWDEMO_OFFLINE", "1"), ("TORCH_HOME", tmp_path / "torch")):
+        monkeypatch.setenv(key, str(value))
+    at = open_page("views/finetune.py", timeout=120)
+    assert [w.value for w in at.warning if "fine-tuned" in w.value] == [
+        "No model that can be fine-tuned is ready. Put a YOLOX ONNX export (for example "
+        "yolox_nano.onnx from the YOLOX releases) or Megvii's yolox_nano.pth, or torchvision's "
+        f"fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth, in {folder}, then reload this page."]

@@ -271,10 +271,15 @@ def test_torchrun_command_line():
 
 def test_charts_show_first_steps_as_points_and_thin_long_runs_keeping_the_last():
     from cowdemo.training import charts
+    from cowdemo.training.engine import LOSS_NAMES
+    from cowdemo.training.yolox import LOSS_NAMES as YOLOX_LOSS_NAMES
 
-    def rows(n: int) -> list[dict]:
+    def rows(n: int, names=LOSS_NAMES) -> list[dict]:
         return [{"type": "train", "iteration": i, "loss": 2.0 / i, "lr": 0.01,
-                 "losses": {k: 0.5 / i for k in charts.LOSS_LABELS}} for i in range(1, n + 1)]
+                 "losses": {k: 0.5 / i for k in names}} for i in range(1, n + 1)]
+
+    yolox = charts.loss_figure(rows(3, YOLOX_LOSS_NAMES))  # only the parts the run has
+    assert [t.name for t in yolox.data][2:] == ["box IoU (x5)", "objectness", "class", "box L1"]
 
     first = charts.loss_figure(rows(1))
     assert [t.name for t in first.data][:2] == ["total", "total (smoothed)"]

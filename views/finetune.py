@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from cowdemo.errors import CowdemoError
+from cowdemo.models.weights import checkpoints_dir
 from cowdemo.training import charts
 from cowdemo.training.config import TrainConfig
 from cowdemo.training.jobs import get_job, list_jobs, start_job
@@ -14,10 +15,14 @@ from cowdemo.training.locks import busy
 from cowdemo.ui import common
 from cowdemo.ui.common import registry, resolved_device, show_error, sidebar
 from cowdemo.ui.finetune import (
+    FORM_DEFAULTS,
     PATH_CHOICE,
     SYNTHETIC_CHOICE,
+    base_tag,
     default_name,
+    is_yolox_spec,
     job_label,
+    no_base_message,
     progress_text,
     store_datasets,
     trainable,
@@ -40,10 +45,10 @@ if "finetune_job" not in st.session_state and jobs:
 
 # --- a new job -----------------------------------------------------------------------------
 def new_job_form() -> None:
-    bases = trainable(registry())
+    specs = {s.name: s for s in registry()}
+    bases = trainable(list(specs.values()))
     if not bases:
-        st.warning("No model that can be fine-tuned is ready (a torchvision Faster R-CNN or an "
-                   "earlier fine-tune): the Home page says how to get one.")
+        st.warning(no_base_message(checkpoints_dir()))
         return
     summaries = store_datasets()
     choices = [s.name for s in summaries] + [SYNTHETIC_CHOICE, PATH_CHOICE]
@@ -51,7 +56,11 @@ def new_job_form() -> None:
     left, right = st.columns(2)
     base = left.selectbox("Base model", bases,
                           index=bases.index(cfg.model_a) if cfg.model_a in bases else 0,
-                          help="COCO weights or an earlier fine-tune; its backbone is kept.")
+                          format_func=lambda name: base_tag(specs[name]),
+                          help="COCO weights (Faster R-CNN or YOLOX, a YOLOX ONNX export "
+                          "included) or an earlier fine-tune; its backbone is kept.")
+    yolox = is_yolox_spec(specs[base])
+    family = "YOLOX" if yolox else "Faster R-CNN"
     source = right.selectbox("Dataset", choices, help="Datasets made on the Annotate page (the "
                              "images marked done), generated cows, or data on disk.")
     spec, known_classes = source, ["cow"]
@@ -73,11 +82,19 @@ def new_job_form() -> None:
                                    default=["cow"] if "cow" in known_classes else known_classes)
     c1, c2, c3 = st.columns(3)
     on_gpu = device.startswith("cuda")
-    iterations = c1.number_input("Iterations", 1, 1_000_000, 1000 if on_gpu else 300, step=50)
-    image_size = c2.number_input("Image size", 128, 2048, 800 if on_gpu else 512, step=32,
-                                 help="Shorter image side in pixels (COCO models: 800).")
-    batch_size = c3.number_input("Batch size", 1, 64, 4 if on_gpu else 2,
+    start_iters, start_size, start_batch = FORM_DEFAULTS[family]["gpu" if on_gpu else "cpu"]
+    iterations = c1.number_input("Iterations", 1, 1_000_000, start_iters, step=50,
+                                 key=f"ft-iterations-{family}")
+    image_size = c2.number_input(
+        "Image size", 128, 2048, start_size, step=32, key=f"ft-size-{family}",
+        help="YOLOX: the side of the square input, a multiple of 32 (YOLOX-Nano: 416)."
+        if yolox else "Shorter image side in pixels (COCO models: 800).")
+    batch_size = c3.number_input("Batch size", 1, 64, start_batch, key=f"ft-batch-{family}",
                                  help="Images per step (use Accumulate for more on a small GPU).")
+    if yolox and not on_gpu:
+        st.caption("YOLOX on a CPU starts with 300 steps of 8 images at 320 pixels: a first "
+                   "fine-tune takes minutes (a few seconds a step on 2 cores), with YOLOX's own "
+                   "losses, flips, scale jitter and the moving average of the weights.")
     name = st.text_input("New model name", default_name(source if source not in (
         SYNTHETIC_CHOICE, PATH_CHOICE) else "synthetic", base, classes),
         help="It appears under this name in every model picker when the job ends.")
@@ -98,7 +115,8 @@ def new_job_form() -> None:
         accumulate = b3.number_input("Accumulate", 1, 64, 1,
                                      help="Micro-batches per step: a bigger batch on small GPUs.")
         freeze = b4.selectbox("Frozen backbone stages", ["default", 0, 1, 2, 3, 4, 5],
-                              help="Stages kept fixed from the input (default: torchvision's).")
+                              help="Stages kept fixed from the input (default: torchvision's; "
+                              "YOLOX: the first 2 of 5).")
         d1, d2, d3, d4 = st.columns(4)
         batchnorm = d1.selectbox("BatchNorm", ["frozen", "train"],
                                  help="frozen: keep the base's statistics (fine-tuning); "
@@ -114,15 +132,16 @@ def new_job_form() -> None:
                 "Stop it below, or wait for it to end.")
     if st.button("Start fine-tuning", type="primary", disabled=holder is not None):
         try:
-            config = TrainConfig(
-                base=base, classes=tuple(classes), iterations=int(iterations),
+            config = TrainConfig.for_base(
+                base, classes=tuple(classes), iterations=int(iterations),
                 batch_size=int(batch_size), accumulate=int(accumulate),
                 image_size=int(image_size), optimizer=optimizer, lr=float(lr) or None,
                 warmup=int(warmup), schedule=schedule, eval_every=int(eval_every),
                 checkpoint_every=int(checkpoint_every),
                 freeze_stages=None if freeze == "default" else int(freeze),
                 batchnorm=batchnorm, hflip=hflip,
-                scale_jitter=(0.8, 1.0) if jitter else (1.0, 1.0), device=cfg.device,
+                scale_jitter=((0.8, 1.2) if yolox else (0.8, 1.0)) if jitter else (1.0, 1.0),
+                device=cfg.device,
             )  # fmt: skip
             if not str(spec).strip():
                 raise CowdemoError("Give the path or URL of the dataset to train on.")

@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "cowdemo.cli.datasets",
     "cowdemo.cli.track",
     "cowdemo.cli.train",
+    "cowdemo.cli.export",
 ]
 
 

@@ -3,6 +3,7 @@ torchrun), resumable::
 
     cowdemo train --base frcnn-r50-fpn-coco --dataset cows --classes cow --iterations 1000 \\
         --out checkpoints/cows-r50
+    cowdemo train --base yolox_nano --dataset cows --classes cow  # checkpoints/yolox_nano.onnx
     cowdemo train ... --nproc-per-node 2                     # DDP on this machine (torchrun)
     cowdemo train ... --nnodes 2 --node-rank 0 --master-addr 10.0.0.1 --nproc-per-node 8
 
@@ -31,8 +32,10 @@ def _scale_jitter(text: str) -> tuple[float, float]:
 def config_from_args(args: argparse.Namespace):
     from cowdemo.training.config import TrainConfig
 
-    return TrainConfig(
-        base=args.base, classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()),
+    # Settings left out are None: a YOLOX base then gets YOLOX's CPU defaults, any other base
+    # TrainConfig's (the Faster R-CNN ones).
+    return TrainConfig.for_base(
+        args.base, classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()),
         iterations=args.iterations, batch_size=args.batch_size, accumulate=args.accumulate,
         image_size=args.image_size, max_size=args.max_size, scale_jitter=args.scale_jitter,
         hflip=not args.no_flip, optimizer=args.optimizer, lr=args.lr,
@@ -41,7 +44,8 @@ def config_from_args(args: argparse.Namespace):
         rois_per_image=args.rois_per_image, proposals_per_image=args.proposals_per_image,
         amp=not args.no_amp, eval_every=args.eval_every, eval_at_start=not args.no_eval_at_start,
         checkpoint_every=args.checkpoint_every, val_fraction=args.val_fraction, seed=args.seed,
-        device=args.device, workers=args.workers,
+        device=args.device, workers=args.workers, ema=not args.no_ema,
+        from_scratch=args.from_scratch,
     )  # fmt: skip
 
 
@@ -227,41 +231,50 @@ def register(sub: argparse._SubParsersAction) -> None:
         "through torchrun). Run the same command again after an interruption to resume.",
     )
     p.add_argument("--base", default="frcnn-r50-fpn-coco",
-                   help="registry model to start from (COCO model or earlier fine-tune)")
+                   help="registry model to start from (COCO model or earlier fine-tune), or a "
+                   "YOLOX .onnx / yolox-*-coco (YOLOX defaults: 300 iterations, batch 8, "
+                   "320-pixel square images)")
     p.add_argument("--dataset", required=True,
                    help="store name, dataset folder, COCO instances JSON, Deep Lake path or "
                    "hub:// URL, or synthetic[:N[:WxH]]")
     p.add_argument("--images", help="image folder of a COCO instances JSON (e.g. train2017/)")
     p.add_argument("--val-dataset", help="held-out dataset (default: a share of --dataset)")
     p.add_argument("--classes", default="cow", help="comma-separated classes to learn")
-    p.add_argument("--iterations", type=int, default=1000)
+    p.add_argument("--iterations", type=int, help="optimizer steps (default 1000; YOLOX 300)")
     p.add_argument("--out", help="checkpoints/NAME (default: <classes>-<base>-ft)")
-    p.add_argument("--batch-size", type=int, default=2, help="images per step and process")
+    p.add_argument("--batch-size", type=int,
+                   help="images per step and process (default 2; YOLOX 8)")
     p.add_argument("--accumulate", type=int, default=1, help="micro-batches per step")
-    p.add_argument("--image-size", type=int, default=800, help="shorter side in pixels")
+    p.add_argument("--image-size", type=int, help="shorter side in pixels (default 800); "
+                   "YOLOX: the square input side, a multiple of 32 (default 320)")
     p.add_argument("--max-size", type=int, help="longer side cap (default 1333/800 x size)")
-    p.add_argument("--scale-jitter", type=_scale_jitter, default=(0.8, 1.0),
-                   help="LOW,HIGH factors on the image size (1,1: off)")
+    p.add_argument("--scale-jitter", type=_scale_jitter,
+                   help="LOW,HIGH factors on the image size (1,1: off; default 0.8,1; YOLOX "
+                   "0.8,1.2)")
     p.add_argument("--no-flip", action="store_true", help="no horizontal flips")
     p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
     p.add_argument("--lr", type=float, help="peak learning rate (default from the batch)")
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--warmup", type=int, default=100, help="warm-up iterations")
+    p.add_argument("--weight-decay", type=float, help="default 1e-4; YOLOX 5e-4")
+    p.add_argument("--warmup", type=int, help="warm-up iterations (default 100; YOLOX 30)")
     p.add_argument("--schedule", choices=("cosine", "step", "constant"), default="cosine")
     p.add_argument("--freeze-stages", type=int,
-                   help="backbone stages to keep fixed (default: torchvision's)")
+                   help="backbone stages to keep fixed (default: torchvision's; YOLOX 2 of 5)")
     p.add_argument("--batchnorm", choices=("frozen", "train"), default="frozen")
     p.add_argument("--rois-per-image", type=int, default=512)
     p.add_argument("--proposals-per-image", type=int, default=2000)
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on GPU")
-    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--eval-every", type=int, help="default 200; YOLOX 100")
     p.add_argument("--no-eval-at-start", action="store_true")
-    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--checkpoint-every", type=int, help="default 100")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.add_argument("--workers", type=int, help="data-loading processes")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    p.add_argument("--no-ema", action="store_true",
+                   help="YOLOX: save the last weights, not their moving average")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="YOLOX: random weights of the base's size (the baseline)")
     p.add_argument("--no-compare", action="store_true",
                    help="do not evaluate the base model on the held-out images at the end")
     ddp = p.add_argument_group("distributed (torchrun)")

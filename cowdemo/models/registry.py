@@ -2,6 +2,7 @@
 
 Sources, in the order they are listed:
 - built-in torchvision COCO models (weights found locally or downloaded on first use);
+- built-in YOLOX COCO models in PyTorch (Megvii's official ``.pth``, found or downloaded alike);
 - fine-tuned cowdemo checkpoints in ``checkpoints/`` (self-describing);
 - ONNX detectors in YOLOX export format in ``checkpoints/`` (or given by path);
 - detectron2's model-zoo Faster R-CNN when detectron2 is importable.
@@ -44,7 +45,7 @@ class ModelSpec:
     """One entry of the registry."""
 
     name: str
-    kind: str  # "torchvision-coco" | "checkpoint" | "onnx-yolox" | "detectron2"
+    kind: str  # "torchvision-coco" | "yolox-coco" | "checkpoint" | "onnx-yolox" | "detectron2"
     description: str
     classes: tuple[str, ...]
     status: str
@@ -65,6 +66,8 @@ BUILTIN_COCO = {
     "frcnn-r50-fpn-v2-coco": "frcnn-r50-fpn-v2",
     "frcnn-mobilenet-v3-coco": "frcnn-mobilenet-v3",
 }
+#: YOLOX COCO models in PyTorch (pixeltable-yolox): registry name -> YOLOX size.
+BUILTIN_YOLOX = {"yolox-nano-coco": "nano", "yolox-tiny-coco": "tiny", "yolox-s-coco": "s"}
 DETECTRON2_NAME = "d2-frcnn-r50-fpn-3x-coco"
 DEFAULT_MODEL = "frcnn-r50-fpn-coco"
 
@@ -100,8 +103,43 @@ def _builtin_specs(folder: Path) -> list[ModelSpec]:
     return specs
 
 
+def _builtin_yolox_specs(folder: Path) -> list[ModelSpec]:
+    from cowdemo.models.yolox_torch import SIZES, architecture_name, yolox_available
+
+    ok, why = yolox_available()
+    specs = []
+    for name, size_name in BUILTIN_YOLOX.items():
+        size = SIZES[size_name]
+        filename = Path(urlparse(size.url).path).name
+        local = next(
+            (p for p in (folder / filename, torch_cache_dir() / filename) if p.is_file()), None
+        )
+        reason = missing_weights_message(name, filename, size.url, folder)
+        if not ok:
+            status, reason = UNAVAILABLE, why
+        elif local is not None:
+            status, reason = READY, ""
+        elif offline():
+            status = UNAVAILABLE
+        else:
+            status, reason = MISSING, reason + " (downloaded on first use when online)"
+        specs.append(
+            ModelSpec(name, "yolox-coco", f"YOLOX-{size_name.capitalize()} in PyTorch "
+                      f"({size.input_size} px); COCO box AP {size.coco_ap}", COCO_CLASSES,
+                      status, reason, local, architecture_name(size_name), url=size.url)
+        )
+    return specs
+
+
+def _yolox_weight_files() -> set[str]:
+    from cowdemo.models.yolox_torch import SIZES
+
+    return {Path(urlparse(s.url).path).name for s in SIZES.values()}
+
+
 def _coco_weight_files() -> set[str]:
-    return {Path(urlparse(a.coco_url).path).name for a in ARCHITECTURES.values()}
+    return {Path(urlparse(a.coco_url).path).name for a in ARCHITECTURES.values()} | \
+        _yolox_weight_files()
 
 
 def _checkpoint_specs(folder: Path) -> list[ModelSpec]:
@@ -175,6 +213,7 @@ def list_models(folder: Path | None = None) -> list[ModelSpec]:
     folder = Path(folder) if folder else checkpoints_dir()
     return (
         _builtin_specs(folder)
+        + _builtin_yolox_specs(folder)
         + _checkpoint_specs(folder)
         + _onnx_specs(folder)
         + _detectron2_specs()
@@ -219,7 +258,24 @@ def _load_torchvision_coco(spec: ModelSpec, device: str, weights: str | None) ->
     return load_coco_detector(spec.name, spec.architecture, path, device)
 
 
+def _load_yolox_coco(spec: ModelSpec, device: str, weights: str | None) -> Detector:
+    from cowdemo.models.yolox_torch import (
+        YoloxTorchDetector,
+        module_from_pth,
+        size_of_architecture,
+    )
+
+    size = size_of_architecture(spec.architecture)
+    path = resolve_weights(spec.name, spec.url, explicit=weights or spec.path)
+    module = module_from_pth(size.name, path)
+    return YoloxTorchDetector(spec.name, module, COCO_CLASSES, size.input_size, device)
+
+
 def _load_checkpoint(spec: ModelSpec, device: str, weights: str | None) -> Detector:
+    if spec.architecture.startswith("yolox-"):  # a YOLOX fine-tune
+        from cowdemo.models.yolox_torch import load_yolox_checkpoint_detector
+
+        return load_yolox_checkpoint_detector(weights or spec.path, device, name=spec.name)
     return load_checkpoint_detector(weights or spec.path, device, name=spec.name)
 
 
@@ -235,6 +291,7 @@ def _load_detectron2(spec: ModelSpec, device: str, weights: str | None) -> Detec
 
 LOADERS: dict[str, Callable[[ModelSpec, str, str | None], Detector]] = {
     "torchvision-coco": _load_torchvision_coco,
+    "yolox-coco": _load_yolox_coco,
     "checkpoint": _load_checkpoint,
     "onnx-yolox": _load_onnx,
     "detectron2": _load_detectron2,
@@ -249,7 +306,8 @@ def load_detector(
 ) -> Detector:
     """Load a detector by registry name or file path on ``device`` ("auto", "cpu", "cuda")."""
     spec = find_model(name, folder)
-    if spec.status == UNAVAILABLE and not (weights and spec.kind == "torchvision-coco"):
+    if spec.status == UNAVAILABLE and not (weights and spec.kind in ("torchvision-coco",
+                                                                     "yolox-coco")):
         if spec.kind == "checkpoint":  # a bad file in checkpoints/: say which model it is
             raise CowdemoError(f"Model {spec.name} is unavailable: {spec.reason}")
         raise CowdemoError(spec.reason or f"Model {spec.name} is unavailable.")

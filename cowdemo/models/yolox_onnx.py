@@ -235,7 +235,8 @@ class YoloxOnnxDetector(Detector):
 
     Args:
         path: the ``.onnx`` file.
-        classes: class names behind the model's class indices. Defaults to the names in a
+        classes: class names behind the model's class indices. Defaults to the names the file
+            carries (``cowdemo export`` writes them into its metadata), else those in a
             ``coco_classes.txt`` beside the model, or COCO's 80 (see :func:`classes_beside`).
         device: "cpu", or "cuda" / "cuda:N" to run on a GPU where onnxruntime has CUDA; falls
             back to the CPU otherwise (``self.device`` says which was used).
@@ -264,6 +265,12 @@ class YoloxOnnxDetector(Detector):
         self.nms_iou = float(nms_iou)
         self.name = name or self.path.stem
         self.session, self.device = self._open_session(device)
+        if classes is None:  # an export made by `cowdemo export` carries its class names
+            embedded = self.session.get_modelmeta().custom_metadata_map.get("cowdemo_classes")
+            if embedded:
+                import json
+
+                self.classes = tuple(str(c) for c in json.loads(embedded))
         self._input = self.session.get_inputs()[0]
         self._output_name = self.session.get_outputs()[0].name
         self.input_size, self.batch_dynamic = self._check_shapes()

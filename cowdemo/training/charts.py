@@ -13,6 +13,11 @@ LOSS_LABELS = {
     "loss_box_reg": "box regression",
     "loss_objectness": "RPN objectness",
     "loss_rpn_box_reg": "RPN box regression",
+    # YOLOX (its IoU loss comes weighted by 5, as in its total)
+    "iou_loss": "box IoU (x5)",
+    "conf_loss": "objectness",
+    "cls_loss": "class",
+    "l1_loss": "box L1",
 }
 
 
@@ -63,7 +68,10 @@ def loss_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
     fig.add_scatter(x=x, y=total, mode=mode, name="total", line={"color": "#bbbbbb"})
     fig.add_scatter(x=x, y=_smooth(total, max(1, len(total) // 50)), mode=mode,
                     name="total (smoothed)", line={"color": "#1b2a1b", "width": 2.5})
+    present = {k for r in steps for k in r.get("losses", {})}
     for key, label in LOSS_LABELS.items():
+        if steps and key not in present:
+            continue  # the other family's parts
         fig.add_scatter(x=x, y=[r.get("losses", {}).get(key) for r in steps], mode=mode,
                         name=label, line={"width": 1})
     last = x[-1] if x else 0

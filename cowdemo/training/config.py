@@ -19,7 +19,7 @@ BATCHNORM_MODES = ("frozen", "train")
 
 #: Settings that change what a resumed run would learn: a resume with other values is refused.
 RESUME_KEYS = ("base", "classes", "optimizer", "batch_size", "accumulate", "image_size",
-               "max_size", "batchnorm", "freeze_stages", "seed")  # fmt: skip
+               "max_size", "batchnorm", "freeze_stages", "seed", "from_scratch")  # fmt: skip
 
 
 @dataclass
@@ -58,6 +58,14 @@ class TrainConfig:
         seed: data order, flips and the held-out split.
         device: "auto", "cpu" or "cuda[:N]".
         workers: data-loading processes (None: 2 on a GPU, 0 on CPU).
+        ema: YOLOX only: evaluate and save the exponential moving average of the weights
+            (YOLOX's own trainer does).
+        from_scratch: start from random weights of the base's architecture instead of its
+            trained ones (the baseline that measures what the pretrained weights are worth).
+
+    For a YOLOX base, :meth:`for_base` fills other defaults (``cowdemo.training.yolox.DEFAULTS``:
+    320-pixel square inputs, 8 images a step, 300 steps): ``image_size`` is then the side of
+    the square input, a multiple of 32.
     """
 
     base: str = "frcnn-r50-fpn-coco"
@@ -87,7 +95,20 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     workers: int | None = None
+    ema: bool = True
+    from_scratch: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_base(cls, base: str, **settings: Any) -> TrainConfig:
+        """A config for ``base`` from the given settings (None: not given): a YOLOX base gets
+        YOLOX's fine-tuning defaults, any other base this class's."""
+        given = {k: v for k, v in settings.items() if v is not None}
+        from cowdemo.training.yolox import DEFAULTS, is_yolox_base
+
+        if is_yolox_base(base):
+            given = {**DEFAULTS, **given}
+        return cls(base=base, **given)
 
     def __post_init__(self) -> None:
         if isinstance(self.classes, str):

@@ -1,6 +1,7 @@
-"""The fine-tuning loop: torchvision Faster R-CNN, SGD or AdamW with warm-up and a schedule,
-flips and scale jitter, mixed precision on a GPU, gradient accumulation, periodic evaluation
-with the project's COCO engine, atomic resume checkpoints, and DDP when torchrun started it::
+"""The fine-tuning loop: torchvision Faster R-CNN or YOLOX (:mod:`cowdemo.training.yolox`), SGD
+or AdamW with warm-up and a schedule, flips and scale jitter, mixed precision on a GPU, gradient
+accumulation, periodic evaluation with the project's COCO engine, atomic resume checkpoints,
+and DDP when torchrun started it::
 
     result = train(TrainConfig(base="frcnn-r50-fpn-coco", classes=("cow",), iterations=1000),
                    "cows", out="checkpoints/cows-r50")
@@ -52,9 +53,10 @@ from cowdemo.training.data import (
     prepare_data,
 )
 from cowdemo.training.distributed import DistContext, init_distributed, shareable
-from cowdemo.training.locks import DeviceLock, lock_held_by_parent
+from cowdemo.training.locks import DeviceLock, lock_held_by_parent, release_inherited_locks
 from cowdemo.training.monitor import Monitor
 from cowdemo.training.surgery import configure_sizes, inference_settings, prepare_base
+from cowdemo.training.yolox import LOSS_NAMES as YOLOX_LOSS_NAMES
 
 STATE_FILE = "last.pt"
 STATE_VERSION = 1
@@ -183,12 +185,14 @@ def only_classes(dataset: CocoDataset, classes: tuple[str, ...]) -> CocoDataset:
 
 def evaluate_network(
     model: torch.nn.Module, dataset: CocoDataset, classes: tuple[str, ...], device: str,
-    batch_size: int = 2, amp: bool = True,
+    batch_size: int = 2, amp: bool = True, detector=None,
 ) -> EvalResult:
-    """COCO box mAP of the network being trained, on ``dataset`` (unreadable images skipped)."""
+    """COCO box mAP of the network being trained, on ``dataset`` (unreadable images skipped);
+    ``detector`` runs ``model`` (default: as a fine-tuned torchvision Faster R-CNN)."""
     was_training = model.training
-    detector = TorchvisionDetector("training", model, classes, {k + 1: k for k in
-                                   range(len(classes))}, device, mixed_precision=amp)
+    if detector is None:
+        detector = TorchvisionDetector("training", model, classes, {k + 1: k for k in
+                                       range(len(classes))}, device, mixed_precision=amp)
     evaluator = DetectionEvaluator(list(classes))
     ids = dataset.image_ids
     try:
@@ -230,6 +234,12 @@ class Trainer:
         self.amp = config.amp and ctx.device.startswith("cuda")
         self.peak = config.peak_lr(ctx.world_size)
         self._elapsed_before = 0.0
+        from cowdemo.training.yolox import is_yolox_base
+
+        self.is_yolox = is_yolox_base(config.base)
+        self.loss_names = YOLOX_LOSS_NAMES if self.is_yolox else LOSS_NAMES
+        self.ema = None  # YOLOX: the package's ModelEMA of the weights
+        self.sizes = config.train_sizes()
 
     # status helpers
     def say(self, state: str, message: str, **fields: Any) -> None:
@@ -310,6 +320,8 @@ class Trainer:
             "architecture": base.architecture,
             "base_model": base.base_name,
             "model": {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()},
+            **({"ema": {k: v.detach().cpu() for k, v in self.ema.ema.state_dict().items()},
+                "ema_updates": int(self.ema.updates)} if self.ema is not None else {}),
             "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict(),
             "torch_rng": torch.get_rng_state(),
@@ -339,8 +351,7 @@ class Trainer:
         self.check_output_free()
         self.say("preparing", f"loading the base model {config.base}")
         torch.manual_seed(config.seed)  # the new head's initial weights
-        base = prepare_base(config.base, config.classes, batchnorm=config.batchnorm,
-                            frozen_stages=config.freeze_stages)  # a missing base fails first
+        base = self.prepare_base()  # a missing base fails first
         data, dataset_hash = self.prepare()
         report = data.report.to_dict()
         self.monitor.update(report=report, dataset=self.dataset_label,
@@ -351,9 +362,10 @@ class Trainer:
         state = self.load_state(dataset_hash)
         torch.manual_seed(config.seed + ctx.rank)
         model = base.model
-        sizes = config.train_sizes()
-        configure_sizes(model, sizes, config.longest_side(), config.rois_per_image,
-                        config.proposals_per_image)
+        sizes = self.sizes
+        if not self.is_yolox:
+            configure_sizes(model, sizes, config.longest_side(), config.rois_per_image,
+                            config.proposals_per_image)
         start = 0
         if state is not None:
             model.load_state_dict(state["model"])
@@ -362,6 +374,15 @@ class Trainer:
             self._elapsed_before = float(state.get("elapsed_s", 0.0))
             torch.set_rng_state(state["torch_rng"])
         model.to(ctx.device).train()
+        if self.is_yolox and config.ema:
+            from yolox.utils import ModelEMA
+
+            from cowdemo.training.yolox import EMA_DECAY
+
+            self.ema = ModelEMA(model, EMA_DECAY)
+            if state is not None and "ema" in state:
+                self.ema.ema.load_state_dict(state["ema"])
+                self.ema.updates = int(state.get("ema_updates", 0))
         trained = model
         if ctx.distributed:
             trained = torch.nn.parallel.DistributedDataParallel(
@@ -405,6 +426,38 @@ class Trainer:
                 self.evaluate(model, data, iteration)
         return self.finish(model, base, data, dataset_hash, iteration, report, resumed_from)
 
+    def prepare_base(self):
+        config = self.config
+        if not self.is_yolox:
+            if config.from_scratch:
+                raise CowdemoError("Training from random weights is offered for YOLOX bases "
+                                   "only: choose a yolox-* base or drop --from-scratch.")
+            return prepare_base(config.base, config.classes, batchnorm=config.batchnorm,
+                                frozen_stages=config.freeze_stages)
+        from cowdemo.training.yolox import check_settings, prepare_yolox_base
+
+        check_settings(config)
+        return prepare_yolox_base(config.base, config.classes, batchnorm=config.batchnorm,
+                                  frozen_stages=config.freeze_stages,
+                                  random_weights=config.from_scratch)
+
+    def forward(self, trained, images, targets, iteration: int) -> dict[str, torch.Tensor]:
+        """The losses of one micro-batch (the family's own training forward)."""
+        device = self.ctx.device
+        if self.is_yolox:
+            from cowdemo.training.yolox import forward_losses, size_at
+
+            size = size_at(iteration, self.sizes, self.config.seed)
+            return forward_losses(trained, images, targets, size, device, self.amp)
+        images = [im.to(device, non_blocking=True).float().div_(255) for im in images]
+        targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+        with torch.autocast("cuda", enabled=self.amp):
+            return trained(images, targets)
+
+    def eval_model(self, model):
+        """What is evaluated and saved: the EMA of the weights where there is one."""
+        return self.ema.ema if self.ema is not None else _unwrap(model)
+
     def batches(self, data: PreparedData, start: int) -> Iterator:
         config, ctx = self.config, self.ctx
         stream = SampleStream(len(data.train), config.seed)
@@ -426,19 +479,17 @@ class Trainer:
         lr = lr_at(iteration, config, self.peak)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        totals = torch.zeros(len(LOSS_NAMES))
+        names = self.loss_names
+        totals = torch.zeros(len(names))
         for micro in range(config.accumulate):
             images, targets = next(batches)
-            images = [im.to(ctx.device, non_blocking=True).float().div_(255) for im in images]
-            targets = [{k: v.to(ctx.device) for k, v in t.items()} for t in targets]
             last = micro == config.accumulate - 1
             sync = contextlib.nullcontext() if (last or not ctx.distributed) else trained.no_sync()
             with sync:
-                with torch.autocast("cuda", enabled=self.amp):
-                    losses = trained(images, targets)
-                loss = sum(losses[name] for name in LOSS_NAMES) / config.accumulate
+                losses = self.forward(trained, images, targets, iteration)
+                loss = sum(losses[name] for name in names) / config.accumulate
                 scaler.scale(loss).backward()
-            totals += torch.stack([losses[n].detach().float().cpu() for n in LOSS_NAMES])
+            totals += torch.stack([losses[n].detach().float().cpu() for n in names])
         totals = ctx.mean(totals / config.accumulate)
         total = float(totals.sum())
         if ctx.any(not math.isfinite(total)):
@@ -453,12 +504,14 @@ class Trainer:
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(_unwrap(trained))
         if ctx.is_main:
             seconds = time.perf_counter() - tick
             per_iter = self.monitor.step_time(seconds)
             done = iteration + 1
             remaining = config.iterations - done
-            parts = {n: round(float(v), 5) for n, v in zip(LOSS_NAMES, totals)}
+            parts = {n: round(float(v), 5) for n, v in zip(names, totals)}
             self.monitor.log(type="train", iteration=done, loss=round(total, 5), losses=parts,
                              lr=lr, sec_per_iter=round(seconds, 4), time=time.time())
             self.say_progress(done, total, lr, per_iter, remaining)
@@ -492,8 +545,15 @@ class Trainer:
         tick = time.perf_counter()
         self.say("evaluating", f"evaluating on {len(data.val.image_ids)} held-out images "
                  f"at iteration {iteration}", iteration=iteration)
+        detector = None
+        model = self.eval_model(model)
+        if self.is_yolox:
+            from cowdemo.training.yolox import detector_for
+
+            detector = detector_for(model, self.config.classes, self.config.image_size,
+                                    self.ctx.device, self.amp)
         result = evaluate_network(model, data.val, self.config.classes, self.ctx.device,
-                                  self.config.batch_size, self.amp)
+                                  self.config.batch_size, self.amp, detector=detector)
         row = {"type": "eval", "iteration": iteration, **_finite(result.stats),
                "per_class_AP50": {k: v["AP50"] for k, v in result.per_class_ap.items()},
                "time": time.time()}
@@ -521,8 +581,9 @@ class Trainer:
                 "dataset_hash": dataset_hash,
                 "heldout_images": len(data.val.image_ids),
                 "settings": self.config.to_dict(),
-                "inference": inference_settings(self.config.train_sizes(),
-                                                self.config.longest_side()),
+                "inference": self.inference_settings(),
+                "ema": self.ema is not None,
+                "from_scratch": self.config.from_scratch,
                 "history": [{k: r[k] for k in ("iteration", "AP", "AP50")} for r in
                             self.history],
                 "data_report": {k: report[k] for k in ("summary", "counts", "boxes")},
@@ -532,8 +593,8 @@ class Trainer:
                 "created_at": time.time(),
             }
             try:
-                save_checkpoint(self.out_path, model, base.architecture, self.config.classes,
-                                base.base_name, metadata)
+                save_checkpoint(self.out_path, self.eval_model(model), base.architecture,
+                                self.config.classes, base.base_name, metadata)
             except OSError as exc:
                 if exc.errno in _DISK_ERRORS:
                     raise disk_error(self.out_path, exc, "The resume checkpoint is intact.") \
@@ -556,6 +617,13 @@ class Trainer:
                      comparison=result.comparison, run_ids=result.run_ids,
                      ended_at=time.time(), eta_s=0)
         return result
+
+    def inference_settings(self) -> dict[str, Any]:
+        if self.is_yolox:
+            from cowdemo.models.yolox_torch import inference_settings as yolox_settings
+
+            return yolox_settings(self.config.image_size)
+        return inference_settings(self.config.train_sizes(), self.config.longest_side())
 
     def _result(self, iteration: int, report: dict[str, Any], resumed_from: int | None,
                 stopped: bool, metrics: dict[str, float] | None = None) -> TrainResult:
@@ -632,9 +700,11 @@ def train(
             try:
                 return trainer.run()
             except CowdemoError as exc:
+                release_inherited_locks()  # the device is free before "failed" is shown
                 trainer.say("failed", str(exc), error=str(exc), ended_at=time.time())
                 raise
             except BaseException as exc:
+                release_inherited_locks()
                 message = ("interrupted" if isinstance(exc, KeyboardInterrupt)
                            else f"{type(exc).__name__}: {exc}")
                 trainer.say("failed", message, error=message, ended_at=time.time())

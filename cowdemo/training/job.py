@@ -16,6 +16,9 @@ from cowdemo.training.monitor import read_status, write_json_atomic
 
 
 def _fail(folder: Path, message: str) -> None:
+    from cowdemo.training.locks import release_inherited_locks
+
+    release_inherited_locks()  # a failed job frees its device at once, not at interpreter exit
     status = read_status(folder)
     if status.get("state") != "failed":
         status.update(state="failed", error=message, message=message, ended_at=time.time(),

@@ -31,7 +31,7 @@ from cowdemo.devices import resolve_device
 from cowdemo.errors import CowdemoError
 from cowdemo.training.config import TrainConfig
 from cowdemo.training.engine import STATE_FILE, output_path, state_dir
-from cowdemo.training.locks import LOCK_HELD_ENV, DeviceLock, jobs_dir
+from cowdemo.training.locks import LOCK_FDS_ENV, LOCK_HELD_ENV, DeviceLock, jobs_dir
 from cowdemo.training.monitor import (
     ACTIVE_STATES,
     METRICS_FILE,
@@ -200,7 +200,8 @@ def _launch(job: Job, spec: dict[str, Any]) -> Job:
             process = subprocess.Popen(
                 [sys.executable, "-m", "cowdemo.training.job", str(job.folder)],
                 cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, LOCK_HELD_ENV: "1", "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, LOCK_HELD_ENV: "1", "PYTHONUNBUFFERED": "1",
+                     LOCK_FDS_ENV: f"{device_lock.fd},{job_lock}"},
                 start_new_session=True, pass_fds=(device_lock.fd, job_lock),
             )  # fmt: skip
         (job.folder / PID_FILE).write_text(str(process.pid))

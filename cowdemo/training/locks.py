@@ -7,6 +7,7 @@ to clean up. The file holds who owns it, for the message a second job gets.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -20,6 +21,9 @@ from cowdemo.errors import CowdemoError
 #: Set in a process that already holds its device lock (a job started by the page, or a
 #: DDP worker whose launcher holds it): the training code then does not lock again.
 LOCK_HELD_ENV = "COWDEMO_DEVICE_LOCK_HELD"
+#: The descriptors of the locks a job process inherited ("device_fd,job_fd"), so it can let go
+#: of them the moment it fails, before its (slow) interpreter shutdown.
+LOCK_FDS_ENV = "COWDEMO_LOCK_FDS"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -108,3 +112,12 @@ def busy(device: str) -> dict[str, Any] | None:
 
 def lock_held_by_parent() -> bool:
     return os.environ.get(LOCK_HELD_ENV) == "1"
+
+
+def release_inherited_locks() -> None:
+    """Close the lock descriptors this process inherited from its launcher (see
+    :data:`LOCK_FDS_ENV`): the device is free at once for the next job. Safe to call twice."""
+    fds = os.environ.pop(LOCK_FDS_ENV, "")
+    for fd in (int(v) for v in fds.split(",") if v.strip().isdigit()):
+        with contextlib.suppress(OSError):
+            os.close(fd)

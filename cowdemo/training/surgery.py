@@ -23,7 +23,8 @@ from cowdemo.models.registry import ModelSpec, find_model
 from cowdemo.models.torchvision_frcnn import _load_into, get_architecture
 from cowdemo.models.weights import load_state_dict, resolve_weights
 
-TRAINABLE_KINDS = ("torchvision-coco", "checkpoint")
+#: Registry kinds a fine-tune starts from (YOLOX ones go through cowdemo.training.yolox).
+TRAINABLE_KINDS = ("torchvision-coco", "checkpoint", "yolox-coco", "onnx-yolox")
 
 
 @dataclass
@@ -157,7 +158,7 @@ def prepare_base(base: str, classes: tuple[str, ...], *, batchnorm: str = "froze
                  frozen_stages: int | None = None) -> BaseModel:
     """Load ``base`` from the registry and give it a head for ``classes``."""
     spec = find_model(base)
-    if spec.kind not in TRAINABLE_KINDS:
+    if spec.kind not in TRAINABLE_KINDS[:2]:
         raise CowdemoError(
             f"{spec.name} is a {spec.kind} model, which cowdemo cannot fine-tune: start from a "
             "torchvision Faster R-CNN (frcnn-*-coco) or an earlier fine-tune."

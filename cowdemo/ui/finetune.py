@@ -18,8 +18,34 @@ STATE_ICONS = {"starting": "⏳", "preparing": "🔎", "training": "🏃", "eval
 
 
 def trainable(specs: list[ModelSpec]) -> list[str]:
-    """Registry models a fine-tune can start from (torchvision Faster R-CNNs, fine-tunes)."""
+    """Registry models a fine-tune can start from: torchvision Faster R-CNNs, YOLOX (COCO
+    ``.pth`` or any YOLOX ONNX export in checkpoints/) and earlier fine-tunes, whose weights
+    are here or can be downloaded (none that would fail for want of a file)."""
     return [s.name for s in specs if s.kind in TRAINABLE_KINDS and s.available]
+
+
+def base_tag(spec: ModelSpec) -> str:
+    """How a base is shown in the picker: its name, its family and whether it is ready."""
+    family = "YOLOX" if is_yolox_spec(spec) else "Faster R-CNN"
+    state = "ready" if spec.status == "ready" else "weights download on first use"
+    return f"{spec.name} · {family} · {state}"
+
+
+def is_yolox_spec(spec: ModelSpec) -> bool:
+    return spec.kind in ("yolox-coco", "onnx-yolox") or spec.architecture.startswith("yolox-")
+
+
+def no_base_message(folder) -> str:
+    return (f"No model that can be fine-tuned is ready. Put a YOLOX ONNX export (for example "
+            f"yolox_nano.onnx from the YOLOX releases) or Megvii's yolox_nano.pth, or "
+            f"torchvision's fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth, in {folder}, "
+            "then reload this page.")
+
+
+#: What the form starts with for each family: (iterations, image size, batch size) on a CPU
+#: and on a GPU. YOLOX on a CPU: 300 steps of 8 images at 320 px, a first fine-tune in minutes.
+FORM_DEFAULTS = {"YOLOX": {"cpu": (300, 320, 8), "gpu": (1000, 416, 16)},
+                 "Faster R-CNN": {"cpu": (300, 512, 2), "gpu": (1000, 800, 4)}}
 
 
 def store_datasets() -> list[Any]:

@@ -1,0 +1,71 @@
+"""End to end in headless Chromium, as a new user with only the YOLOX-Nano ONNX export: the
+Fine-tune page offers it (tagged ready), a tiny YOLOX fine-tune runs with progress and the loss
+chart, the new model is then in the model pickers; a job that fails leaves Start enabled."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from browser_support import copy_model, screenshot, wait_for_app
+from helpers import shared_path
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _set(page, label: str, value: str) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(value)
+    field.press("Enter")
+    wait_for_app(page)
+
+
+def test_a_tiny_yolox_fine_tune_from_the_onnx_export_then_a_failed_job(page, server_factory,
+                                                                        tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    copy_model(shared_path("models/yolox-nano/yolox_nano.onnx"), checkpoints)
+    data = tmp_path / "data"
+    server = server_factory(COWDEMO_CHECKPOINTS=str(checkpoints), COWDEMO_DATA=str(data),
+                            COWDEMO_RUNS_DB=f"sqlite:///{data / 'runs.sqlite'}")
+    page.goto(f"{server.url}/fine-tune")
+    wait_for_app(page)
+    page.get_by_role("heading", name="🎯 Fine-tune").wait_for()
+    expect(page.get_by_role("combobox", name="Base model")).to_have_value(
+        "yolox_nano · YOLOX · ready")
+    page.get_by_text(re.compile("YOLOX on a CPU starts with 300 steps")).wait_for()
+    screenshot(page, "finetune-yolox-form")
+    for label, value in (("Iterations", "3"), ("Image size", "128"), ("Batch size", "2")):
+        _set(page, label, value)
+    _set(page, "New model name", "browser-nano")
+    page.get_by_role("button", name="Start fine-tuning").click()
+
+    page.get_by_text(re.compile(r"browser-nano · completed")).wait_for(timeout=600_000)
+    wait_for_app(page)
+    expect(page.locator('[data-testid="stPlotlyChart"]').filter(
+        has_text=re.compile(r"Loss \(iteration 3\)"))).to_have_count(1)
+    page.get_by_text(re.compile("browser-nano is ready and listed in every model picker")) \
+        .wait_for()
+    screenshot(page, "finetune-yolox-completed")
+    assert (checkpoints / "browser-nano.pt").is_file()
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(
+        has_text="Model B").click()
+    option = page.get_by_role("option", name=re.compile("browser-nano"))
+    expect(option).to_have_count(1)
+    option.click()  # the new model is B: the picker closes
+    wait_for_app(page)
+
+    # A job that fails inside its process (YOLOX needs sides that are multiples of 32).
+    if not page.get_by_label("Image size", exact=True).is_visible():
+        page.get_by_text("New fine-tune").click()
+    _set(page, "Image size", "140")
+    _set(page, "New model name", "browser-bad")
+    page.get_by_role("button", name="Start fine-tuning").click()
+    page.get_by_text(re.compile(r"browser-bad · failed")).wait_for(timeout=300_000)
+    wait_for_app(page)
+    page.get_by_text(re.compile("multiple of 32")).first.wait_for()
+    expect(page.get_by_text(re.compile("is busy with another training job"))).to_have_count(0)
+    if not page.get_by_role("button", name="Start fine-tuning").is_visible():
+        page.get_by_text("New fine-tune").click()
+    expect(page.get_by_role("button", name="Start fine-tuning")).to_be_enabled()
+    screenshot(page, "finetune-yolox-failed")
