@@ -128,7 +128,7 @@ def build_report(
                                 [sections.Text(why, "note")]))
             counts = next(iter(results.values())).counts
             dataset_facts = {"name": eval_runs[0].dataset, "images": counts.get("images", "?"),
-                             "boxes": counts.get("gt", counts.get("ground_truth", "?"))}
+                             "boxes": counts.get("ground_truth", "?")}
     video_facts = None
     if track_runs:
         labels = _labels(track_runs)
