@@ -21,7 +21,7 @@ from typing import Any
 from cowdemo.errors import CowdemoError
 from cowdemo.report import sections
 from cowdemo.report.document import Report, Section
-from cowdemo.runs import REPO_ROOT, Run, RunStore
+from cowdemo.runs import REPO_ROOT, Run, RunStore, canonical_json
 
 Say = Callable[[str], None]
 
@@ -210,6 +210,8 @@ def make_report(inputs: ReportInputs, store: RunStore | None = None, say: Say = 
                 if progress_factory else None
             evaluation = evaluate_model(model, dataset, device=inputs.device, store=store,
                                         progress=update)
+            if update:  # a stored result reports no progress: finish the bar
+                update(len(dataset.image_ids), len(dataset.image_ids))
             state = "stored result" if evaluation.cached else f"{evaluation.duration_s:.1f} s"
             say(f"{model} on {dataset.name}: run {evaluation.run_id} ({state})")
             eval_ids.append(evaluation.run_id)
@@ -235,16 +237,26 @@ def track_models(inputs: ReportInputs, store: RunStore, say: Say = print):
         settings = TrackerSettings(**inputs.tracker).with_changes(label=model)
         outcome = run_tracking(inputs.video, model, video_settings, settings, gt=gt,
                                cache=cache, device=inputs.device)
-        run_id = record_tracking_run(
-            outcome.report, outcome.found,
-            {"tracker": settings.to_dict(), "video": video_settings.to_dict(),
-             "gt": gt is not None},
-            device=inputs.device, store=store,
-        )  # fmt: skip
-        state = "cached detections" if outcome.found.cached else \
-            f"detected in {outcome.found.duration_s:.1f} s"
+        config = {"tracker": settings.to_dict(), "video": video_settings.to_dict(),
+                  "gt": gt is not None}
+        found = outcome.found
+        stored = store.find("tracking", found.model, found.key, found.key, config)
+        if stored is not None and gt is None:
+            run_id = stored.id  # the same detections and settings: the same numbers
+        elif stored is not None and canonical_json(stored.metrics) == canonical_json(
+                _metrics(outcome.report)):
+            run_id = stored.id  # the same ground truth too (it is not part of the key)
+        else:
+            run_id = record_tracking_run(outcome.report, found, config, device=inputs.device,
+                                         store=store)
+        state = "cached detections" if found.cached else f"detected in {found.duration_s:.1f} s"
+        state += ", stored run" if stored is not None and stored.id == run_id else ""
         say(f"{model} on {Path(inputs.video).name}: run {run_id}, "
             f"{outcome.report.summary.num_tracks} tracks ({state})")
         ids.append(run_id)
         reports[run_id] = outcome.report
     return ids, reports
+
+
+def _metrics(report) -> dict[str, float]:
+    return {name: float(value) for name, value in report.metrics().items()}

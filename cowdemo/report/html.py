@@ -47,7 +47,7 @@ section { break-inside: auto; }
 def _cell(value: Any, digits: int) -> tuple[str, bool]:
     """(text, is_text) of one table cell."""
     if value is None:
-        return "–", False
+        return "n/a", False
     if isinstance(value, bool):
         return ("yes" if value else "no"), True
     if isinstance(value, float):
@@ -127,7 +127,7 @@ def render_html(report: Report) -> str:
             elif isinstance(block, Gallery):
                 body.append(_gallery(block))
         body.append("</section>")
-    data = json.dumps(report.data, sort_keys=True, default=str).replace("</", "<\\/")
+    data = json.dumps(report.data, default=str).replace("</", "<\\/")
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
