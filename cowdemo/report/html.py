@@ -27,9 +27,9 @@ h2 { font-size: 20px; margin: 32px 0 8px; padding-top: 8px; border-top: 2px soli
 nav { font-size: 13px; margin: 12px 0 0; }
 nav a { color: #1f77b4; margin-right: 12px; text-decoration: none; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 6px 0 4px; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-td.text { text-align: left; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left;
+         vertical-align: top; }
+th.num, td.num { text-align: right; white-space: nowrap; }
 thead th { background: var(--soft); }
 code { font-size: 12px; background: var(--soft); padding: 1px 4px; border-radius: 3px; }
 .chart { margin: 10px 0; break-inside: avoid; }
@@ -59,22 +59,39 @@ def _cell(value: Any, digits: int) -> tuple[str, bool]:
     return str(value), True
 
 
+def _numeric_columns(block: Table) -> list[bool]:
+    """Columns holding only numbers (or nothing) are right-aligned, the rest left."""
+    numeric = []
+    for i in range(len(block.columns)):
+        values = [row[i] for row in block.rows if i < len(row) and row[i] is not None]
+        numeric.append(bool(values) and all(isinstance(v, (int, float)) and
+                                            not isinstance(v, bool) for v in values))
+    return numeric
+
+
 def _table(block: Table) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in block.columns)
+    numeric = _numeric_columns(block)
+
+    def align(i: int) -> str:
+        return " class='num'" if numeric[i] else ""
+
+    head = ""
+    if any(block.columns):
+        head = "<thead><tr>" + "".join(f"<th{align(i)}>{html.escape(c)}</th>"
+                                       for i, c in enumerate(block.columns)) + "</tr></thead>"
     body = []
     for row in block.rows:
         cells = []
-        for value in row:
-            text, is_text = _cell(value, block.digits)
+        for i, value in enumerate(row):
+            text, _ = _cell(value, block.digits)
             if isinstance(value, str) and value.startswith("cowdemo "):
-                cells.append(f"<td class='text'><code>{html.escape(text)}</code></td>")
+                cells.append(f"<td><code>{html.escape(text)}</code></td>")
             else:
-                cells.append(f"<td{' class=text' if is_text else ''}>{html.escape(text)}</td>")
+                cells.append(f"<td{align(i)}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     name = f" data-table='{html.escape(block.name)}'" if block.name else ""
     caption = f"<div class='caption'>{html.escape(block.caption)}</div>" if block.caption else ""
-    return (f"<table{name}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
-            f"</table>{caption}")
+    return f"<table{name}>{head}<tbody>{''.join(body)}</tbody></table>{caption}"
 
 
 def _gallery(block: Gallery) -> str:

@@ -40,6 +40,20 @@ TRAINING_KEYS = ("iterations", "batch_size", "image_size", "optimizer", "lr", "s
                  "freeze_stages", "seed")  # fmt: skip
 
 
+#: Tracking metrics that are rates or averages; the others are counts, shown as whole numbers.
+RATE_METRICS = {"MOTA", "MOTP", "IDF1", "IDP", "IDR", "HOTA", "DetA", "AssA", "Recall",
+                "Precision", "Mean track length"}
+
+
+def count_or_rate(name: str, value: Any) -> Any:
+    """A stored tracking metric as shown: counts (stored as floats) as ints."""
+    value = defined(value)
+    if (name not in RATE_METRICS and isinstance(value, float) and not math.isnan(value)
+            and value.is_integer()):
+        return int(value)
+    return value
+
+
 def defined(value: Any) -> Any:
     """COCO's -1 (undefined) and NaN as None, so tables say n/a instead of a number."""
     if isinstance(value, float) and (math.isnan(value) or value == -1.0):
@@ -223,17 +237,17 @@ def tracking_section(
     with_gt = any(bool(r.settings.get("gt")) for r in runs.values())
     kind = "ID switches" if with_gt else "Suspected switches"
     blocks: list = []
-    summary = [[label, runs[label].metrics.get("Tracks"), runs[label].metrics.get(kind),
-                runs[label].metrics.get("True cows")] for label in labels]
-    blocks.append(Table(["run", "tracks", kind.lower(), "true cows"],
-                        [[defined(v) for v in row] for row in summary], name="tracking_summary",
+    summary = [[label, *(count_or_rate(n, runs[label].metrics.get(n))
+                         for n in ("Tracks", kind, "True cows"))] for label in labels]
+    blocks.append(Table(["run", "tracks", kind.lower(), "true cows"], summary,
+                        name="tracking_summary",
                         caption="With ground truth: id switches against it; without: suspected "
                         "switches (a track ending where another starts soon after)."))
     names: list[str] = []
     for label in labels:
         names += [n for n in runs[label].metrics if n not in names]
-    rows = [[n, *(defined(runs[label].metrics.get(n)) for label in labels), METRIC_HELP.get(n, "")]
-            for n in names]
+    rows = [[n, *(count_or_rate(n, runs[label].metrics.get(n)) for label in labels),
+             METRIC_HELP.get(n, "")] for n in names]
     if reports:
         from cowdemo.tracking.timeline import timeline_figure
 
