@@ -8,6 +8,7 @@ from cowdemo.datasets import open_dataset
 from cowdemo.draw import FN_COLOR, FP_COLOR, TP_COLOR, draw_outcomes
 from cowdemo.errors import CowdemoError
 from cowdemo.evaluation import report
+from cowdemo.ui import report as report_ui
 from cowdemo.ui.common import registry, resolved_device, show_error, sidebar
 from cowdemo.ui.evaluate import dataset_store, load_run, run_evaluation
 
@@ -89,6 +90,8 @@ export[2].download_button(
     f"eval-{dataset_name}.html", "text/html",
 )  # fmt: skip
 st.caption("Each chart's camera button saves it as PNG.")
+report_ui.download_buttons(f"report-{dataset_name}", [e.run_id for e in evaluations.values()],
+                           key="evaluate-report")
 
 st.subheader("Gallery")
 st.caption(

@@ -16,15 +16,14 @@ from pathlib import Path
 def cmd_report(args: argparse.Namespace) -> int:
     from cowdemo.errors import CowdemoError
     from cowdemo.report import ReportInputs, build_report, html_to_pdf, make_report, write_html
+    from cowdemo.report.build import split_runs
     from cowdemo.runs import RunStore
 
     store = RunStore(args.db) if args.db else RunStore()
     if args.runs:
         if args.model or args.dataset or args.video:
             raise CowdemoError("Give either --runs or --dataset/--model/--video, not both.")
-        runs = [store.get(i) for i in args.runs]
-        report = build_report(store, [r.id for r in runs if r.kind == "evaluation"],
-                              [r.id for r in runs if r.kind == "tracking"])
+        report = build_report(store, *split_runs(store, args.runs))
     else:
         inputs = ReportInputs(args.dataset, args.model or [], args.video, args.gt, args.device,
                               max_side=args.max_side or None, stride=args.stride)

@@ -68,6 +68,37 @@ def _dataset_for(runs: Sequence[Run], dataset) -> tuple[Any, str]:
     return dataset, ""
 
 
+def check_runs(store: RunStore, evaluation_runs: Sequence[int] = (),
+               tracking_runs: Sequence[int] = ()) -> tuple[list[Run], list[Run]]:
+    """The runs, checked to make one report: right kinds, evaluations on one dataset."""
+    if not evaluation_runs and not tracking_runs:
+        raise CowdemoError("A report needs at least one evaluation or tracking run.")
+    eval_runs = [store.get(i) for i in evaluation_runs]
+    track_runs = [store.get(i) for i in tracking_runs]
+    for run in eval_runs:
+        if run.kind != "evaluation":
+            raise CowdemoError(f"Run {run.id} is a {run.kind} run, not an evaluation.")
+    for run in track_runs:
+        if run.kind != "tracking":
+            raise CowdemoError(f"Run {run.id} is a {run.kind} run, not a tracking run.")
+    if len({r.dataset for r in eval_runs}) > 1:
+        raise CowdemoError("The evaluation runs are on different datasets: "
+                           + ", ".join(f"run {r.id} on {r.dataset}" for r in eval_runs) + ".")
+
+    return eval_runs, track_runs
+
+
+def split_runs(store: RunStore, run_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(evaluation run ids, tracking run ids) of any runs (training runs have no report)."""
+    runs = [store.get(i) for i in run_ids]
+    for run in runs:
+        if run.kind not in ("evaluation", "tracking"):
+            raise CowdemoError(f"Run {run.id} is a {run.kind} run: reports show evaluation and "
+                               "tracking runs.")
+    return ([r.id for r in runs if r.kind == "evaluation"],
+            [r.id for r in runs if r.kind == "tracking"])
+
+
 def build_report(
     store: RunStore,
     evaluation_runs: Sequence[int] = (),
@@ -85,20 +116,7 @@ def build_report(
     (default: opened by the runs' dataset name) gives the gallery its images."""
     from cowdemo.evaluation.runner import load_evaluation
 
-    if not evaluation_runs and not tracking_runs:
-        raise CowdemoError("A report needs at least one evaluation or tracking run.")
-    eval_runs = [store.get(i) for i in evaluation_runs]
-    track_runs = [store.get(i) for i in tracking_runs]
-    for run in eval_runs:
-        if run.kind != "evaluation":
-            raise CowdemoError(f"Run {run.id} is a {run.kind} run, not an evaluation.")
-    for run in track_runs:
-        if run.kind != "tracking":
-            raise CowdemoError(f"Run {run.id} is a {run.kind} run, not a tracking run.")
-    if len({r.dataset for r in eval_runs}) > 1:
-        raise CowdemoError("The evaluation runs are on different datasets: "
-                           + ", ".join(f"run {r.id} on {r.dataset}" for r in eval_runs) + ".")
-
+    eval_runs, track_runs = check_runs(store, evaluation_runs, tracking_runs)
     models: list[str] = []
     for run in eval_runs + track_runs:
         name = run.model.split(" [")[0]
