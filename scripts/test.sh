@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+# Tests run in parallel worker processes (pytest-xdist), a test file per worker at a time so
+# module fixtures are built once; COWDEMO_TEST_WORKERS=0 runs them in this process.
+exec .venv/bin/python -m pytest -n "${COWDEMO_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -33,6 +33,7 @@ IMPORTS = {
     "pycocotools": "pycocotools.coco",
     "pytest": "pytest",
     "playwright": "playwright.sync_api",
+    "pytest-xdist": "xdist",
     "ruff": "ruff",
 }
 

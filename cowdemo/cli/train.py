@@ -17,7 +17,7 @@ import sys
 
 WORKER_FLAG = "--distributed-worker"
 LAUNCH_DESTS = {"nproc_per_node", "nnodes", "node_rank", "master_addr", "master_port",
-                "rdzv_endpoint", "rdzv_id"}
+                "rdzv_endpoint", "rdzv_id", "ddp"}
 
 
 def _scale_jitter(text: str) -> tuple[float, float]:
@@ -73,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cowdemo.errors import CowdemoError
 
     config = config_from_args(args)
-    if args.nproc_per_node > 1 or str(args.nnodes) != "1":
+    if args.nproc_per_node > 1 or str(args.nnodes) != "1" or args.ddp:
         return _launch_ddp(args, config)
     from cowdemo.training.engine import train
 
@@ -261,6 +261,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not evaluate the base model on the held-out images at the end")
     ddp = p.add_argument_group("distributed (torchrun)")
     ddp.add_argument("--nproc-per-node", type=int, default=1, help="processes on this node")
+    ddp.add_argument("--ddp", action="store_true",
+                     help="launch through torchrun even with one process (checks the DDP path)")
     ddp.add_argument("--nnodes", default="1", help="number of nodes (or MIN:MAX)")
     ddp.add_argument("--node-rank", type=int, default=0)
     ddp.add_argument("--master-addr", help="address of node 0")

@@ -32,6 +32,8 @@ class DistContext:
     world_size: int = 1
     local_rank: int = 0
     device: str = "cpu"
+    #: In a process group (torchrun), even of one process (``cowdemo train --ddp``).
+    group: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -39,7 +41,7 @@ class DistContext:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.group
 
     def barrier(self) -> None:
         if self.distributed:
@@ -80,9 +82,10 @@ class DistContext:
 
 
 def init_distributed(device: str = "auto") -> DistContext:
-    """Join torchrun's process group when there is one; else a single process on ``device``."""
+    """Join torchrun's process group when there is one (also of one process: torchrun sets
+    TORCHELASTIC_RUN_ID); else a single process on ``device``."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    if world <= 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
         return DistContext(device=resolve_device(device))
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = device != "cpu" and torch.cuda.is_available()
@@ -95,7 +98,8 @@ def init_distributed(device: str = "auto") -> DistContext:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(hours=2))
-    return DistContext(rank, world, local_rank, f"cuda:{local_rank}" if use_cuda else "cpu")
+    return DistContext(rank, world, local_rank, f"cuda:{local_rank}" if use_cuda else "cpu",
+                       group=True)
 
 
 def shareable(exc: BaseException) -> BaseException:
