@@ -250,3 +250,42 @@ def test_frames_at_switches_show_the_tracked_boxes(tmp_path):
     section = tracking_section({"run": stored}, {"run": report}, video)
     assert any(isinstance(b, Gallery) and len(b.thumbnails) == len(thumbs)
                for b in section.blocks)
+
+
+def test_suspects_section_draws_each_suspect(tmp_path):
+    """The suspects section on the shared Suspect interface (cowdemo.evaluation.suspects):
+    fields only, so a stand-in with those fields is enough here."""
+    from dataclasses import dataclass
+
+    from cowdemo.datasets.coco import CocoDataset
+    from cowdemo.datasets.synthetic import make_dataset
+    from cowdemo.report.document import Gallery, Table
+    from cowdemo.report.sections import suspects_section
+
+    @dataclass(frozen=True)
+    class Suspect:  # the fields of cowdemo.evaluation.suspects.Suspect
+        kind: str
+        image_id: int
+        file_name: str
+        box: tuple
+        category: str
+        score: float | None
+        models: tuple
+        rank: float
+
+    make_dataset(tmp_path / "cows", n_images=2, width=320, height=240, seed=3)
+    dataset = CocoDataset.load(tmp_path / "cows")
+    first = dataset.image_ids[0]
+    name = dataset.image_info(first)["file_name"]
+    suspects = [Suspect("missing", first, name, (10, 10, 60, 40), "cow", 0.93, ("B",), 2.0),
+                Suspect("stray", first, name, (100, 80, 50, 50), "cow", None, ("A", "B"), 1.0)]
+    section = suspects_section(dataset, suspects)
+    gallery = next(b for b in section.blocks if isinstance(b, Gallery))
+    assert [t.caption for t in gallery.thumbnails] == [
+        f"{name}: cow 0.93 by B, no box drawn", f"{name}: cow box no model finds"]
+    drawn = cv2.imdecode(np.frombuffer(gallery.thumbnails[0].jpeg, np.uint8), cv2.IMREAD_COLOR)
+    r, g, b = drawn[10, 40][::-1]  # the red box's top edge
+    assert r > 180 and g < 110 and b < 110, (r, g, b)
+    table = next(b for b in section.blocks if isinstance(b, Table))
+    assert [row[0] for row in table.rows] == ["missing", "stray"]
+    assert "No suspect" in suspects_section(dataset, []).blocks[0].text

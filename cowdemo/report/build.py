@@ -138,6 +138,9 @@ def build_report(
         image_dataset, why = _dataset_for(eval_runs, dataset)
         if image_dataset is not None:
             body.append(sections.gallery_section(image_dataset, evaluations, gallery_images))
+            suspects = _suspects(image_dataset, evaluations)
+            if suspects is not None:
+                body.append(sections.suspects_section(image_dataset, suspects))
             dataset_facts = {"name": image_dataset.name, "images": len(image_dataset.image_ids),
                              "boxes": image_dataset.num_boxes(),
                              "classes": ", ".join(image_dataset.classes)}
@@ -175,6 +178,21 @@ def build_report(
         subtitle=f"on {' and '.join(where)} · {created}" if where else created,
         data=data,
     )
+
+
+def _suspects(dataset, evaluations: Mapping[str, Any]) -> list | None:
+    """Label-error suspects of the evaluated models (None where cowdemo.evaluation.suspects
+    is not there yet)."""
+    try:
+        from cowdemo.evaluation.suspects import find_suspects
+    except ImportError:
+        return None
+    results = {
+        label: [row for image_id, dets in e.predictions.items()
+                for row in dets.to_coco_results(image_id, dataset.category_ids)]
+        for label, e in evaluations.items()
+    }  # fmt: skip
+    return find_suspects(dataset.coco, results)
 
 
 def _video_text(run: Run, reports: Mapping[str, Any] | None) -> str:

@@ -305,3 +305,39 @@ def runs_section(runs: Sequence[Run]) -> Section:
         Table(["run", "kind", "model", "dataset", "when", "code", "device", "show it"], rows,
               name="runs"),
     ])  # fmt: skip
+
+
+# --- label-error suspects (cowdemo.evaluation.suspects, issue 14's interface) -------------------
+def suspects_section(dataset, suspects: Sequence[Any], count: int = 8) -> Section:
+    """The most suspicious boxes (``Suspect``: kind, image_id, file_name, box as COCO xywh,
+    category, score, models, rank), each a thumbnail of its image with the box drawn:
+    "missing" (a confident detection no ground truth matches: a box someone forgot to draw)
+    and "stray" (a ground-truth box no model finds: maybe a wrong box)."""
+    import cv2
+
+    shown = list(suspects)[:count]
+    if not shown:
+        return Section("suspects", "Label-error suspects",
+                       [Text("No suspect: every confident detection matches a ground-truth box "
+                             "and every ground-truth box is found by some model.", "note")])
+    thumbs = []
+    for s in shown:
+        image = np.ascontiguousarray(dataset.read_image(int(s.image_id)).copy())
+        x, y, w, h = (float(v) for v in s.box)
+        color = FP_COLOR if s.kind == "missing" else FN_COLOR
+        width = max(2, round(min(image.shape[:2]) / 200))
+        cv2.rectangle(image, (round(x), round(y)), (round(x + w), round(y + h)), color, width,
+                      cv2.LINE_AA)
+        what = (f"{s.category} {s.score:.2f} by {', '.join(s.models)}, no box drawn"
+                if s.kind == "missing" else f"{s.category} box no model finds")
+        thumbs.append(thumbnail(image, f"{s.file_name}: {what}", side=360))
+    rows = [[s.kind, s.file_name, s.category, s.score, ", ".join(s.models), s.rank]
+            for s in shown]
+    return Section("suspects", "Label-error suspects", [
+        Text("Boxes that may be labelling mistakes, most suspicious first: red, a confident "
+             "detection with no ground-truth box under it (a cow nobody drew?); orange, a "
+             "ground-truth box no model finds at any score (a wrong box?)."),
+        Gallery(thumbs, per_row=4),
+        Table(["kind", "image", "class", "score", "models", "rank"], rows, name="suspects",
+              digits=3),
+    ])  # fmt: skip
