@@ -1,8 +1,8 @@
 """Size of a `cowdemo report` over 40 images and one 300-frame video (docs/report.md quotes
 it). Two models: YOLOX-nano (COCO-pretrained, ../shared/models) and a small fine-tuned
-checkpoint made as the tests make theirs (random backbone, cow head; run at 480 pixels,
-the size of the synthetic images). A size, not a speed:
-no baseline needed.
+checkpoint made as the tests make theirs (random backbone, cow head; run at 160 pixels to
+keep the measurement short on a shared CPU; thumbnails are drawn on the full images). A size,
+not a speed: no baseline needed.
 
     .venv/bin/python bench/report_size.py [--images 40] [--frames 300] [--out /tmp/report]
 """
@@ -35,7 +35,7 @@ def demo_finetune(folder: Path) -> None:
         head.bias[1] = 10.0
     save_checkpoint(folder / "cows-finetuned.pt", model, "frcnn-mobilenet-v3", ["cow"],
                     "frcnn-mobilenet-v3-coco",
-                    {"iteration": 100, "inference": {"min_size": 480, "max_size": 640}})
+                    {"iteration": 100, "inference": {"min_size": 160, "max_size": 214}})
 
 
 def main() -> int:

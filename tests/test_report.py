@@ -102,7 +102,7 @@ def test_report_says_what_was_compared(written):
     assert set(models) == set(MODELS)
     assert models["cows-finetuned"][3] == "frcnn-mobilenet-v3-coco"  # base model
     assert "iterations 100" in models["cows-finetuned"][4]  # fine-tune settings from metadata
-    facts = {row[0]: row[1] for row in tables["facts"][1:]}
+    facts = {row[0]: row[1] for row in tables["facts"]}  # no header row
     assert facts["dataset"].startswith("cows: 3 images, ")
     assert "10 frames processed" in facts["video"] and "ground truth" in facts["video"]
     assert facts["device"] == "cpu" and facts["code version"] not in ("", "?")
