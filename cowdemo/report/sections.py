@@ -126,7 +126,7 @@ def headline_section(runs: Mapping[str, Run], results: Mapping[str, EvalResult])
     names = list(runs)
     columns = ["metric", *names]
     if len(names) >= 2:
-        columns.append(f"{names[-1]} − {names[0]}")
+        columns.append("change")
     columns.append("meaning")
     rows = []
     for stat in STAT_NAMES:
@@ -144,8 +144,10 @@ def headline_section(runs: Mapping[str, Run], results: Mapping[str, EvalResult])
             blocks.append(Text(f"AP50: {names[-1]} {b:.3f} against {names[0]} {a:.3f} "
                                f"({b - a:+.3f}): {names[-1]} {verb} cows correctly at IoU 0.5 "
                                "on this dataset.", "sentence"))  # fmt: skip
+    change = f" Change: {names[-1]} minus {names[0]}." if len(names) >= 2 else ""
     blocks.append(Table(columns, rows, name="headline",
-                        caption="From the stored evaluation runs (n/a: no box of that size)."))
+                        caption="From the stored evaluation runs (n/a: no box of that size)."
+                        + change))
     blocks.append(Chart(plots.stats_bars(results)))
     for name, result in results.items():
         if result.confusions:
@@ -246,6 +248,8 @@ def tracking_section(
     names: list[str] = []
     for label in labels:
         names += [n for n in runs[label].metrics if n not in names]
+    order = list(METRIC_HELP)  # the stored metrics come back sorted: the Track page's order
+    names.sort(key=lambda n: order.index(n) if n in order else len(order))
     rows = [[n, *(count_or_rate(n, runs[label].metrics.get(n)) for label in labels),
              METRIC_HELP.get(n, "")] for n in names]
     if reports:
