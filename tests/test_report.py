@@ -166,6 +166,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert err.startswith("error: There is no run 999") and "\n" not in err
     assert main(["report", "--model", "x", "--out", str(tmp_path / "r.html"), "--db", db]) == 2
     assert "Give a dataset" in capsys.readouterr().err
+    assert main(["report", "--model", "x", "--dataset", "d", "--gt", "gt.txt", "--out",
+                 str(tmp_path / "r.html"), "--db", db]) == 2
+    assert "--gt is the ground truth of a video" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
 
 

@@ -237,6 +237,8 @@ def make_report(inputs: ReportInputs, store: RunStore | None = None, say: Say = 
         raise CowdemoError("Give at least one model (--model A --model B).")
     if inputs.dataset is None and inputs.video is None:
         raise CowdemoError("Give a dataset (--dataset), a video (--video) or both.")
+    if inputs.gt is not None and inputs.video is None:
+        raise CowdemoError("--gt is the ground truth of a video: give the video with --video.")
     eval_ids: list[int] = []
     dataset = None
     if inputs.dataset is not None:
