@@ -7,6 +7,7 @@ import base64
 import html
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -156,5 +157,15 @@ def render_html(report: Report) -> str:
 
 
 def write_html(report: Report, path: str | Path) -> Path:
-    """Write the report atomically; returns the path."""
-    return atomic_write_bytes(Path(path), render_html(report).encode("utf-8"))
+    """Write the report atomically, readable by others as a file made by hand would be (a
+    report is for sharing); returns the path."""
+    written = atomic_write_bytes(Path(path), render_html(report).encode("utf-8"))
+    shareable(written)
+    return written
+
+
+def shareable(path: Path) -> None:
+    """Permissions of a new file under the current umask (temp files start as 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from cowdemo.errors import CowdemoError
+from cowdemo.report.html import shareable
 
 #: Layout width of the printed page in CSS pixels: the report's 960-pixel column, scaled to an
 #: A4 page's printable width.
@@ -55,6 +56,7 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, timeout_s: float = 
             finally:
                 browser.close()
         os.replace(tmp, pdf_path)
+        shareable(pdf_path)
     except PlaywrightError as exc:
         raise CowdemoError(f"Chromium could not print {html_path.name}: "
                            f"{str(exc).splitlines()[0]}") from None
