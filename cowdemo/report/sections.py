@@ -259,8 +259,8 @@ def tracking_section(
                             "Every track id over the frames; a red ✕ marks an id switch."))
         for label, report in reports.items():
             if not report.summary.num_tracks:
-                blocks.append(Text(f"{label} made no track: none of its boxes was of a tracked "
-                                   "class above the score threshold.", "note"))
+                blocks.append(Text(f"{label} made no track: no box of a tracked class stayed "
+                                   "above the score threshold long enough to start one.", "note"))
         if video_path is not None:
             thumbs = switch_thumbnails(reports, video_path, frames_per_run)
             if thumbs:
