@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -60,14 +61,46 @@ def write_json_atomic(path: str | Path, data: Any, indent: int | None = 1) -> Pa
     return atomic_write_bytes(path, json.dumps(data, indent=indent).encode("utf-8"))
 
 
-def read_json(path: str | Path, what: str = "file") -> Any:
-    """Parsed JSON, or a one-line CowdemoError naming the file and what is wrong with it."""
+#: The largest JSON file read (COCO's instances_train2017.json is 0.45 GB); larger ones are
+#: refused before reading (COWDEMO_MAX_JSON_BYTES overrides).
+MAX_JSON_BYTES = 2 * 1024**3
+
+
+def require_regular_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` if it is a regular file (symlinks followed), else a one-line CowdemoError: a
+    FIFO, socket or device would block or never end when read, a folder is not a file."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise CowdemoError(f"{path}: no such {what}.") from None
-    except IsADirectoryError:
-        raise CowdemoError(f"{path} is a folder, not a {what}.") from None
+        raise CowdemoError(f"{path}: no such file.") from None
+    except OSError as exc:
+        raise CowdemoError(f"{path} could not be read ({exc.strerror or exc}).") from None
+    if stat.S_ISDIR(mode):
+        raise CowdemoError(f"{path} is a folder, not a {what}.")
+    if not stat.S_ISREG(mode):
+        raise CowdemoError(
+            f"{path} is not a regular file (a pipe, socket or device): give a {what}."
+        )
+    return path
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """Parsed JSON, or a one-line CowdemoError naming the file and what is wrong with it (not
+    a regular file, too large, not UTF-8 or JSON, nested too deeply to parse)."""
+    path = require_regular_file(path, what)
+    limit = int(os.environ.get("COWDEMO_MAX_JSON_BYTES", MAX_JSON_BYTES))
+    size = path.stat().st_size
+    if size > limit:
+        raise CowdemoError(
+            f"{path} is too large for a {what} ({size / 1024**3:.1f} GB; the limit is "
+            f"{limit / 1024**3:.1f} GB, COWDEMO_MAX_JSON_BYTES raises it)."
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CowdemoError(f"{path} is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise CowdemoError(f"{path} is nested too deeply to be a {what}.") from None
+    except OSError as exc:
+        raise CowdemoError(f"{path} could not be read ({exc.strerror or exc}).") from None

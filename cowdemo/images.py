@@ -42,6 +42,9 @@ def load(source: bytes | str | Path, name: str | None = None) -> np.ndarray:
     if isinstance(source, (str, Path)):
         path = Path(source)
         name = name or path.name
+        from cowdemo.files import require_regular_file
+
+        require_regular_file(path, "image file")  # a FIFO named .jpg would block forever
         try:
             data = path.read_bytes()
         except FileNotFoundError:

@@ -150,15 +150,31 @@ class RunStore:
 
     def __init__(self, url: str | None = None):
         self.url = url or default_url()
-        if self.url.startswith("sqlite:///"):
-            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if self.url.startswith("sqlite:///"):
+                Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True,
+                                                                       exist_ok=True)
             self.engine = sa.create_engine(self.url, connect_args=self._connect_args())
             if self.engine.dialect.name == "sqlite":
                 sa.event.listen(self.engine, "connect", _enable_sqlite_wal)
             _Base.metadata.create_all(self.engine)
+        except sa.exc.ArgumentError as exc:
+            raise CowdemoError(
+                f"Run database {self.url!r} is not a database URL ({exc}): use e.g. "
+                "sqlite:///data/runs.sqlite or postgresql://user@host/db."
+            ) from None
+        except ModuleNotFoundError as exc:
+            raise CowdemoError(
+                f"Run database {self.url}: its driver is not installed ({exc.name}); "
+                "SQLite works out of the box, PostgreSQL needs psycopg."
+            ) from None
         except sa.exc.SQLAlchemyError as exc:
-            raise CowdemoError(f"Run database {self.url} cannot be opened ({exc.orig}).") from None
+            reason = getattr(exc, "orig", None) or exc
+            raise CowdemoError(f"Run database {self.url} cannot be opened ({reason}).") from None
+        except OSError as exc:
+            raise CowdemoError(
+                f"Run database {self.url} cannot be opened ({exc.strerror or exc})."
+            ) from None
 
     def _connect_args(self) -> dict[str, Any]:
         return {"timeout": 30} if self.url.startswith("sqlite") else {}

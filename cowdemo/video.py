@@ -146,6 +146,9 @@ def _open(source: VideoSource, label: str):
             raise CowdemoError(f"{path}: no such file.")
         if path.is_dir():
             raise CowdemoError(f"{path} is a folder, not a video file.")
+        from cowdemo.files import require_regular_file
+
+        require_regular_file(path, "video file")  # a FIFO would block forever
         if path.stat().st_size == 0:
             raise CowdemoError(f"{label} is empty (0 bytes): give an MP4, MOV, AVI, MKV or WebM.")
         target = str(path)

@@ -259,25 +259,12 @@ def test_frames_at_switches_show_the_tracked_boxes(tmp_path):
 
 
 def test_suspects_section_draws_each_suspect(tmp_path):
-    """The suspects section on the shared Suspect interface (cowdemo.evaluation.suspects):
-    fields only, so a stand-in with those fields is enough here."""
-    from dataclasses import dataclass
-
+    """The suspects section draws each label-error suspect of cowdemo.evaluation.suspects."""
     from cowdemo.datasets.coco import CocoDataset
     from cowdemo.datasets.synthetic import make_dataset
+    from cowdemo.evaluation.suspects import Suspect
     from cowdemo.report.document import Gallery, Table
     from cowdemo.report.sections import suspects_section
-
-    @dataclass(frozen=True)
-    class Suspect:  # the fields of cowdemo.evaluation.suspects.Suspect
-        kind: str
-        image_id: int
-        file_name: str
-        box: tuple
-        category: str
-        score: float | None
-        models: tuple
-        rank: float
 
     make_dataset(tmp_path / "cows", n_images=2, width=320, height=240, seed=3)
     dataset = CocoDataset.load(tmp_path / "cows")

@@ -9,6 +9,7 @@ from cowdemo.datasets.formats import is_done
 from cowdemo.datasets.store import SAMPLE_NAME, DatasetStore
 from cowdemo.errors import CowdemoError
 from cowdemo.ui import annotate as page
+from cowdemo.ui import annotate_next as nextq
 from cowdemo.ui.common import registry, resolved_device, show_error, sidebar
 
 st.title("✏️ Annotate")
@@ -140,6 +141,17 @@ if not dataset.images:
 
 # --- the image being annotated -----------------------------------------------------------------
 image_ids = dataset.image_ids
+ready_models = {s.name for s in registry() if s.available}
+queue_models = [m for m in cfg.models if m in ready_models]
+queue_ids = queue_items = None
+if nextq.queue_toggle(name, queue_models) and queue_models:
+    try:
+        queue_items = nextq.queue(dataset, cfg, queue_models, resolved_device(cfg.device))
+        queue_ids = [q.image_id for q in queue_items]
+    except CowdemoError as exc:
+        show_error(exc, "Queue")
+if nextq.jump_requested() and queue_ids:
+    page.positions()[name] = queue_ids[0]
 image_id = page.current_image(name, dataset)
 position = image_ids.index(image_id)
 page.show_in_url(name, image_id)
@@ -149,6 +161,8 @@ st.progress(done_count / len(image_ids), text=ann.progress_text(done_count, len(
 message = page.message_for(name, image_id)
 if message:
     (st.success if not message.startswith("⚠") else st.warning)(message)
+if queue_items is not None:
+    nextq.show_queue(queue_items, image_id)
 
 nav = st.container()
 nav_alerts = st.container()  # errors of the buttons above, shown where they were pressed
@@ -213,12 +227,17 @@ with st.expander("Edit the boxes as a table: class, coordinates, delete rows"):
 # --- last change is saved before the page moves on
 with nav:
     cols = st.columns([1, 4, 1, 2])
-    go_previous = cols[0].button("◀ Previous", disabled=position == 0, key="nav_previous")
+    if queue_ids is not None:  # previous / next follow the queue
+        first_in_line = not queue_ids or image_id == queue_ids[0]
+        last_in_line = not queue_ids or image_id == queue_ids[-1]
+    else:
+        first_in_line, last_in_line = position == 0, position == len(image_ids) - 1
+    go_previous = cols[0].button("◀ Previous", disabled=first_in_line, key="nav_previous")
     labels = {i: page.image_label(dataset, i, n, len(boxes) if i == image_id else None)
               for n, i in enumerate(image_ids, start=1)}
     picked = cols[1].selectbox("Image", image_ids, index=position, format_func=labels.get,
                                key=f"nav_pick_{name}_{image_id}", label_visibility="collapsed")
-    go_next = cols[2].button("Next ▶", disabled=position == len(image_ids) - 1, key="nav_next")
+    go_next = cols[2].button("Next ▶", disabled=last_in_line, key="nav_next")
     done_next = cols[3].button("✓ Done, next to do", type="primary", key="nav_done_next",
                                help="Marks this image done (boxes or not) and opens the next "
                                     "image that is not done.")
@@ -238,9 +257,16 @@ try:
                      cfg, None if label_as == page.OWN_CLASS else label_as, boxes)
         st.rerun()
     target = page.navigate(store, name, dataset, image_id, go_previous, go_next, done_next,
-                           picked, blocked=bool(result_boxes.problems))
+                           picked, blocked=bool(result_boxes.problems), queue=queue_ids)
     if target is not None:
         st.rerun()
 except CowdemoError as exc:
     with nav_alerts:
         show_error(exc)
+
+opened = nextq.review_panel(store, name, dataset, cfg, queue_models,
+                            resolved_device(cfg.device),
+                            None if label_as in (None, page.OWN_CLASS) else label_as)
+if opened is not None:
+    page.positions()[name] = opened
+    st.rerun()

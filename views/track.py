@@ -195,3 +195,5 @@ for column, report in zip(st.columns(len(reports)), reports):
             st.dataframe(switches, hide_index=True, width="stretch")
         with st.expander("Track lifetimes"):
             st.dataframe(report.lifetimes(), hide_index=True, width="stretch")
+
+ui.send_frames(video, runs, reports, found, cfg)

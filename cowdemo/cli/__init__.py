@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     except CowdemoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as exc:
+        # the environment, not the code: a path that cannot be written or read (a full disk, a
+        # read-only or missing folder). One line naming it, like any input error.
+        where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f)
+        print(f"error: {where or 'a file'}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cowdemo.cli.checks import positive_int
+from cowdemo.errors import CowdemoError
 from cowdemo.evaluation.detection import STAT_NAMES
 
 
@@ -14,6 +16,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cowdemo.evaluation.runner import evaluate_model, evaluate_results_file
     from cowdemo.runs import RunStore
 
+    if not args.model and not args.results:
+        raise CowdemoError("give at least one --model or --results")
     dataset = open_dataset(args.dataset)
     store = RunStore(args.db) if args.db else RunStore()
     evaluations = []
@@ -30,8 +34,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             )
     for path in args.results or []:
         evaluations.append(evaluate_results_file(path, dataset, store=store))
-    if not evaluations:
-        raise SystemExit("give at least one --model or --results")
     names = [e.model for e in evaluations]
     width = max(12, *(len(n) for n in names))
     print(f"dataset {dataset.name}: {len(dataset.image_ids)} images, {dataset.num_boxes()} boxes")
@@ -58,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--results", action="append", help="COCO results JSON of any model")
     parser.add_argument("--dataset", required=True, help="dataset name or folder")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--batch-size", type=positive_int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="re-run even if stored")
     parser.add_argument("--db", help="run database URL (default sqlite:///data/runs.sqlite)")
     parser.set_defaults(func=cmd_evaluate)

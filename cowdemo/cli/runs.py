@@ -55,7 +55,12 @@ def cmd_runs_diff(args: argparse.Namespace) -> int:
 def cmd_runs_export(args: argparse.Namespace) -> int:
     runs = _store(args).list(kind=args.kind, model=args.model, dataset=args.dataset)
     metrics = sorted({m for r in runs for m in r.metrics})
-    out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        from cowdemo.errors import CowdemoError
+
+        raise CowdemoError(f"Cannot write {args.out} ({exc.strerror or exc}).") from None
     try:
         writer = csv.writer(out)
         writer.writerow(["id", "when", "kind", "model", "dataset", "dataset_hash",
@@ -82,11 +87,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         current = store.get(evaluate_model(args.model, dataset, device=args.device,
                                            store=store).run_id)
     else:
-        from pathlib import Path
+        from cowdemo.datasets import dataset_name
+        from cowdemo.models.registry import model_name
 
-        # a dataset folder's runs are stored under its name; a bare name is taken as stored
-        name = Path(args.dataset).name if Path(args.dataset).exists() else args.dataset
-        current = latest_run(store, "evaluation", args.model, name)
+        # the same names `cowdemo evaluate` stores runs under, for a path or a name
+        current = latest_run(store, "evaluation", model_name(args.model),
+                             dataset_name(args.dataset))
     verdict = check(store, current, args.baseline, args.metric, args.tolerance)
     print(verdict.report())
     return EXIT_REGRESSION if verdict.regressed else 0

@@ -21,6 +21,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from cowdemo.cli.checks import fraction, known_classes, output_folder
 from cowdemo.errors import CowdemoError
 
 #: Tracker settings ``--compare`` may change, with their types.
@@ -151,13 +152,20 @@ def cmd_track(args: argparse.Namespace) -> int:
     from cowdemo.video import probe
 
     video_path = Path(args.video)
+    out = output_folder(args.out)
     info = probe(video_path)
     video_settings, tracker = _settings(args)
     runs = _runs(args, tracker)
+    if tracker.classes:
+        from cowdemo.models.registry import find_model
+
+        for model in dict.fromkeys(model for _, model, _ in runs):
+            spec = find_model(model)
+            if spec.classes:  # an unreadable checkpoint has none: its loading says why
+                known_classes(tracker.classes, spec.classes, spec.name)
     gt = read_mot(args.gt) if args.gt else None
     if not 0 < args.iou_threshold <= 1:
         raise CowdemoError(f"--iou-threshold must be in (0, 1], got {args.iou_threshold}.")
-    out = Path(args.out)
     cache = None if args.no_cache else DetectionCache()
     print(f"{info.name}: {info.summary()}")
 
@@ -303,7 +311,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help=HELP["reid_distance_threshold"])
     tracker.add_argument("--reid-memory", type=int, default=defaults.reid_hit_counter_max,
                          help=HELP["reid_hit_counter_max"])
-    tracker.add_argument("--score-threshold", type=float, default=defaults.score_threshold,
+    tracker.add_argument("--score-threshold", type=fraction, default=defaults.score_threshold,
                          help=HELP["score_threshold"])
     tracker.add_argument("--classes", default="cow",
                          help="comma-separated classes to track, or 'all' (default: cow)")

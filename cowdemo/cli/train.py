@@ -70,8 +70,13 @@ _ACTIONS: list[argparse.Action] = []
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from cowdemo.errors import CowdemoError
 
+    if args.out and ".." in Path(args.out).parts:
+        raise CowdemoError(f"--out {args.out}: a model name or checkpoints/NAME, not a path "
+                           "that climbs out of a folder with '..'.")
     config = config_from_args(args)
     if args.nproc_per_node > 1 or str(args.nnodes) != "1" or args.ddp:
         return _launch_ddp(args, config)

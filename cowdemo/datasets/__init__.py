@@ -29,4 +29,12 @@ def open_dataset(name_or_path: str | Path, store=None) -> CocoDataset:
     return dataset
 
 
-__all__ = ["CocoDataset", "open_dataset"]
+def dataset_name(name_or_path: str | Path) -> str:
+    """The name runs of ``name_or_path`` are stored under, the same whichever way the dataset
+    was given to `cowdemo evaluate` or `cowdemo check`: a folder or COCO JSON file by the name
+    :meth:`CocoDataset.name_for` gives it, anything else taken as a stored dataset's name."""
+    path = Path(name_or_path)
+    return CocoDataset.name_for(path) if path.exists() else str(name_or_path)
+
+
+__all__ = ["CocoDataset", "dataset_name", "open_dataset"]

@@ -56,12 +56,13 @@ class CocoDataset:
     root: Path
     coco: dict[str, Any]
     name: str = ""
+    source: str = field(default="", repr=False, compare=False)  # the JSON file, for messages
     _by_image: dict[int, list[dict]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         self.name = self.name or self.root.name
-        validate_coco(self.coco, str(self.root / ANNOTATIONS_FILE))
+        validate_coco(self.coco, self.source or str(self.root / ANNOTATIONS_FILE))
         by_image: dict[int, list[dict]] = defaultdict(list)
         for ann in self.coco["annotations"]:
             by_image[int(ann["image_id"])].append(ann)
@@ -77,7 +78,17 @@ class CocoDataset:
         if not json_path.exists():
             raise CowdemoError(f"{json_path} does not exist: is {path} a dataset folder?")
         coco = read_json(json_path, "COCO annotations file")
-        return cls(json_path.parent, coco, name or json_path.parent.name)
+        return cls(json_path.parent, coco, name or cls.name_for(path), source=str(json_path))
+
+    @staticmethod
+    def name_for(path: str | Path) -> str:
+        """The name a dataset loaded from ``path`` gets, which its runs are stored under: the
+        folder's name for a folder (or its ``annotations.json``), the file's stem for any other
+        COCO JSON file (two ground-truth files in one folder are two datasets)."""
+        path = Path(path)
+        if path.suffix != ".json":
+            return path.name
+        return path.parent.name if path.name == ANNOTATIONS_FILE else path.stem
 
     # --- reading ----------------------------------------------------------------------------
     @property
@@ -179,15 +190,29 @@ def validate_coco(coco: Any, where: str = "COCO JSON") -> None:
     except (KeyError, TypeError, ValueError) as exc:
         raise CowdemoError(f"{where}: an image or category entry is malformed ({exc!r}).") from None
     for i, ann in enumerate(coco["annotations"]):
-        try:
-            ok = (
-                int(ann["image_id"]) in image_ids
-                and int(ann["category_id"]) in category_ids
-                and len(ann["bbox"]) == 4
-            )
-        except (KeyError, TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise CowdemoError(
-                f"{where}: annotation {i} is malformed or names an unknown image or category."
-            )
+        problem = _annotation_problem(ann, image_ids, category_ids)
+        if problem:
+            raise CowdemoError(f"{where}: annotation {i} {problem}.")
+
+
+def _annotation_problem(ann: Any, image_ids: set[int], category_ids: set[int]) -> str:
+    """What is wrong with one COCO annotation, or "" when nothing is."""
+    if not isinstance(ann, dict):
+        return "is not an object"
+    for key in ("image_id", "category_id", "bbox"):
+        if key not in ann:
+            return f"has no '{key}'"
+    try:
+        image_id, category_id = int(ann["image_id"]), int(ann["category_id"])
+    except (TypeError, ValueError):
+        return "has an image_id or category_id that is not a number"
+    if image_id not in image_ids:
+        return f"names image_id {image_id}, which is not among the images"
+    if category_id not in category_ids:
+        return f"names category_id {category_id}, which is not among the categories"
+    bbox = ann["bbox"]
+    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+        return f"has bbox {bbox!r}: expected [x, y, width, height]"
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox):
+        return f"has bbox {bbox!r}: expected 4 numbers"
+    return ""

@@ -71,7 +71,7 @@ from cowdemo.datasets.importing import (
 from cowdemo.datasets.voc import read_voc, voc_xml, write_voc
 from cowdemo.datasets.yolo import CLASS_FILES, YAML_FILES, parse_yaml_names, read_yolo, write_yolo
 from cowdemo.errors import CowdemoError
-from cowdemo.files import atomic_write_bytes
+from cowdemo.files import MAX_JSON_BYTES, atomic_write_bytes, require_regular_file
 
 __all__ = [
     "BOUNDS_TOLERANCE_PX", "EXPORT_FORMATS", "FORMATS", "ImportRejected", "ImportReport",
@@ -85,6 +85,10 @@ FORMATS: tuple[str, ...] = ("coco", "yolo", "voc", "zip")
 #: Formats an export can write (a zip holds one of the first three).
 EXPORT_FORMATS: tuple[str, ...] = ("coco", "yolo", "voc")
 MAX_ZIP_MEMBERS = 200_000
+#: An entry over MIN_BOMB_BYTES that unpacks more than MAX_ZIP_RATIO times its stored size is
+#: refused (images hardly compress; COCO JSON about 10:1; 1 GiB of zeros in 1.5 MB is 700:1).
+MAX_ZIP_RATIO = 100
+MIN_BOMB_BYTES = 1 << 20
 DEFAULT_MAX_ZIP_BYTES = 8 * 1024**3
 
 
@@ -247,7 +251,16 @@ def read_coco(source: str | Path, images_dir: str | Path | None = None,
         path = _find_coco_json(path) or path / ANNOTATIONS_FILE
     report = ImportReport(str(Path(source).name), "coco")
     try:
+        if path.exists():
+            require_regular_file(path, "COCO JSON file")
+        size = path.stat().st_size if path.exists() else 0
+        if size > MAX_JSON_BYTES:
+            report.error(f"{path.name} is too large for COCO JSON ({size / 1024**3:.1f} GB)")
+            return None, report
         coco = json.loads(path.read_text(encoding="utf-8-sig"))
+    except CowdemoError as exc:
+        report.error(str(exc))
+        return None, report
     except FileNotFoundError:
         report.error(f"{path}: no such file (expected a COCO JSON file or a folder with "
                      f"{ANNOTATIONS_FILE})")
@@ -257,6 +270,9 @@ def read_coco(source: str | Path, images_dir: str | Path | None = None,
         return None, report
     except json.JSONDecodeError as exc:
         report.error(f"{path.name} is not valid JSON ({exc})")
+        return None, report
+    except RecursionError:
+        report.error(f"{path.name} is nested too deeply to be COCO JSON")
         return None, report
     where = path.name
     check_coco(coco, where, report, classes)
@@ -419,6 +435,12 @@ def extract_zip(source: str | Path | BinaryIO, dest: Path, report: ImportReport)
         for member in members:
             parts = PurePosixPath(member.filename.replace("\\", "/")).parts
             mode = member.external_attr >> 16
+            ratio = member.file_size / max(member.compress_size, 1)
+            if member.file_size > MIN_BOMB_BYTES and ratio > MAX_ZIP_RATIO:
+                report.error(f"zip entry '{member.filename}' unpacks {ratio:,.0f} times larger "
+                             f"than it is stored ({member.file_size:,} bytes), over the "
+                             f"compression ratio limit of {MAX_ZIP_RATIO}:1: a zip bomb?")
+                continue
             if member.filename.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
                 report.error(f"zip entry '{member.filename}' points outside the archive")
             elif (mode & 0o170000) == 0o120000:
@@ -504,6 +526,12 @@ def read(source: str | Path, fmt: str = "auto", *, classes: Sequence[str] | None
     if not path.exists():
         report.error(f"{path}: no such file or folder")
         return None, report
+    if not path.is_dir():
+        try:
+            require_regular_file(path, "file to import (a .zip, a COCO .json or a folder)")
+        except CowdemoError as exc:
+            report.error(str(exc))
+            return None, report
     is_zip = path.is_file() and (fmt == "zip" or path.suffix.lower() == ".zip")
     if is_zip or (fmt in ("auto", "zip") and path.is_file() and zipfile.is_zipfile(path)):
         if workdir is None:
@@ -529,7 +557,7 @@ def opened(source: str | Path, fmt: str = "auto", *, classes: Sequence[str] | No
     ``tmp_root``) that is removed when the block ends."""
     if tmp_root is not None:
         Path(tmp_root).mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=".import-", dir=tmp_root))
+    workdir = Path(tempfile.mkdtemp(prefix=f".import-{os.getpid()}-", dir=tmp_root))
     try:
         yield read(source, fmt, classes=classes, images_dir=images_dir, name=name,
                    workdir=workdir, voc_one_based=voc_one_based)

@@ -297,22 +297,47 @@ def dataset_name(source: Path) -> str:
 
 
 # --- writing folders ------------------------------------------------------------------------------
-def check_dest(dest: Path, overwrite: bool) -> None:
-    if dest.exists() and not overwrite:
-        if dest.is_dir() and not any(dest.iterdir()):
+#: Written into every exported folder: ``--overwrite`` replaces only folders holding it (an
+#: earlier export), never a folder someone else made.
+EXPORT_MARKER = ".cowdemo-export"
+
+
+def check_dest(dest: Path, overwrite: bool, folder: bool = False) -> None:
+    """Refuse to write over what an export did not write: an existing ``dest`` is an error
+    unless ``overwrite``, and even then a folder must hold the export marker (an earlier export)
+    and a file must be the same kind an export writes (``folder`` says which is wanted)."""
+    if not dest.exists() and not dest.is_symlink():
+        return
+    if dest.is_dir() and not any(dest.iterdir()):
+        if folder:
             return
+        raise CowdemoError(f"{dest} is a folder: give a file name.")
+    if not overwrite:
         raise CowdemoError(f"{dest} already exists: choose another path or allow overwriting.")
+    if dest.is_symlink():
+        raise CowdemoError(f"{dest} is a symbolic link: not overwritten, choose another path.")
+    if folder and not dest.is_dir():
+        raise CowdemoError(f"{dest} is a file, not a folder an export wrote: not overwritten.")
+    if folder and not (dest / EXPORT_MARKER).is_file():
+        raise CowdemoError(
+            f"{dest} was not written by a cowdemo export (no {EXPORT_MARKER} inside): it is left "
+            "as it is; choose a new folder or empty this one."
+        )
+    if not folder and dest.is_dir():
+        raise CowdemoError(f"{dest} is a folder, not a file an export wrote: not overwritten.")
 
 
 @contextlib.contextmanager
 def staged_folder(dest: Path, overwrite: bool) -> Iterator[Path]:
-    """Build a folder beside ``dest`` and rename it into place when complete."""
-    check_dest(dest, overwrite)
+    """Build a folder beside ``dest`` and rename it into place when complete (marked as an
+    export, so a later ``overwrite`` may replace it and nothing else)."""
+    check_dest(dest, overwrite, folder=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
     stage = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp"
     stage.mkdir()
     try:
         yield stage
+        (stage / EXPORT_MARKER).write_text("written by `cowdemo datasets export`\n")
         replace_dir(stage, dest)
     finally:
         if stage.exists():

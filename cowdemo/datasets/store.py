@@ -99,6 +99,7 @@ class DatasetStore:
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else data_dir() / "datasets"
+        clean_stale_staging(self.root)
 
     # --- reading ------------------------------------------------------------------------------
     def path(self, name: str) -> Path:
@@ -200,7 +201,7 @@ class DatasetStore:
 
     def _install(self, name: str, coco: dict[str, Any], fill: Callable[[Path], None],
                  replace: bool) -> CocoDataset:
-        stage = self.root / f".new-{name}-{uuid.uuid4().hex[:8]}"
+        stage = self.root / f"{staging_prefix('new')}{name}-{uuid.uuid4().hex[:8]}"
         with _disk_errors(self.root):
             (stage / "images").mkdir(parents=True)
         try:
@@ -232,7 +233,7 @@ class DatasetStore:
         import tempfile
 
         self.root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.root, prefix=".sample-") as tmp:
+        with tempfile.TemporaryDirectory(dir=self.root, prefix=staging_prefix("sample")) as tmp:
             source = _sample_source(Path(tmp))
             try:
                 return self.save(SAMPLE_NAME, source)
@@ -265,15 +266,28 @@ class DatasetStore:
 
     def export(self, name: str, dest: str | Path, fmt: str = "coco", with_images: bool = True,
                overwrite: bool = False, zip_format: str = "coco") -> Path:
-        """Write dataset ``name`` as ``fmt`` (coco, yolo, voc, zip) at ``dest``."""
-        return formats.export(self.get(name), dest, fmt, with_images, overwrite, zip_format)
+        """Write dataset ``name`` as ``fmt`` (coco, yolo, voc, zip) at ``dest``: never into or
+        over the store itself (an export there would replace a dataset's own files)."""
+        dataset = self.get(name)
+        target, root = Path(dest).resolve(), self.root.resolve()
+        if target == root or root in target.parents or target in root.parents:
+            raise CowdemoError(
+                f"{dest} is inside the datasets store ({self.root}) or holds it: export "
+                "somewhere else (a store folder is a dataset's own files)."
+            )
+        return formats.export(dataset, dest, fmt, with_images, overwrite, zip_format)
 
     # --- editing ------------------------------------------------------------------------------
-    def add_images(self, name: str, files: Sequence[tuple[str, bytes]]) -> list[int]:
+    def add_images(self, name: str, files: Sequence[tuple[str, bytes]],
+                   extra: Sequence[dict[str, Any]] | None = None) -> list[int]:
         """Add image files (name, bytes); returns their image ids in order. A file whose content
         is already in the dataset returns the existing id; one whose name matches an image
         imported without its file fills that image in. Every file is decoded first: if any
-        cannot be read, CowdemoError names them and nothing is added."""
+        cannot be read, CowdemoError names them and nothing is added. ``extra`` (one dict per
+        file) adds fields to the new images' COCO entries, e.g. ``{"video": {...}}`` for a
+        video frame (images already in the dataset keep theirs)."""
+        if extra is not None and len(extra) != len(files):
+            raise ValueError("add_images: give one extra dict per file")
         probes, problems = [], []
         for file_name, data in files:
             try:
@@ -298,7 +312,7 @@ class DatasetStore:
                 if not (folder / "images" / im["file_name"]).is_file() and not im.get("sha256")
             }
             next_id = max((int(im["id"]) for im in coco["images"]), default=0) + 1
-            for file_name, data, width, height, digest in probes:
+            for index, (file_name, data, width, height, digest) in enumerate(probes):
                 if digest in by_hash:
                     ids.append(by_hash[digest])
                     continue
@@ -316,6 +330,8 @@ class DatasetStore:
                     safe = _unique(safe, used)
                     target = {"id": next_id, "file_name": safe, "width": width,
                               "height": height, "done": False}
+                    if extra is not None:
+                        target.update({k: v for k, v in extra[index].items() if k not in target})
                     next_id += 1
                     coco["images"].append(target)
                 used.add(target["file_name"].lower())
@@ -429,6 +445,44 @@ class DatasetStore:
             dataset = CocoDataset(folder, coco, name)
             _write_json(path, coco)
         return dataset
+
+
+_STAGING = re.compile(r"^\.(new|import|sample)-(\d+)-")
+
+
+def staging_prefix(kind: str) -> str:
+    """The name prefix of a staging folder in the store: ``.<kind>-<pid>-`` (the pid says whose
+    it is, so :func:`clean_stale_staging` can tell a live one from one a killed process left)."""
+    return f".{kind}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_staging(root: Path) -> list[Path]:
+    """Remove what killed imports and saves left in the store: staging folders whose process is
+    gone, and ``.old`` folders a replacement was interrupted before deleting. Returns them."""
+    removed: list[Path] = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _STAGING.match(entry.name)
+        stale = (match is not None and int(match.group(2)) != os.getpid()
+                 and not _alive(int(match.group(2))))
+        stale = stale or (entry.name.startswith(".") and entry.name.endswith(".old"))
+        if stale and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 def _sample_source(folder: Path) -> CocoDataset:

@@ -65,6 +65,16 @@ def _predictions_from_json(data: dict[str, Any]) -> dict[int, Detections]:
     }
 
 
+def _check_has_boxes(dataset: CocoDataset) -> None:
+    """A dataset without a single ground-truth box is valid, but its AP is undefined (no box
+    to find): say so instead of scoring."""
+    if dataset.num_boxes() == 0:
+        raise CowdemoError(
+            f"Dataset {dataset.name} has no ground-truth box in its {len(dataset.image_ids)} "
+            "images: AP is undefined without boxes to find (draw or import some first)."
+        )
+
+
 def load_evaluation(store: RunStore, run_id: int) -> ModelEvaluation:
     """A stored evaluation, with its per-image detections."""
     run = store.get(run_id)
@@ -99,6 +109,14 @@ def evaluate_model(
     on cows (dog, horse, ...) show up in ``result.confusions``. ``loaded`` is an already
     loaded detector for the registry model ``model`` (to share a cached one)."""
     store = store or RunStore()
+    _check_has_boxes(dataset)
+    missing = [p for p in map(dataset.image_path, dataset.image_ids) if not p.is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise CowdemoError(
+            f"{missing[0]} is missing{more}: {len(missing)} of {len(dataset.image_ids)} images "
+            f"of dataset {dataset.name} have no file; put them back (or remove those images)."
+        )
     if isinstance(model, Detector):
         detector, name, weights = model, model.name, ""
     else:
@@ -111,7 +129,9 @@ def evaluate_model(
         if hit is not None:
             return load_evaluation(store, hit.id)
     if detector is None:
-        detector = load_detector(name, device=device)
+        # the path or name as given: a model file is that file, never a registry entry that
+        # happens to share its stem
+        detector = load_detector(str(model), device=device)
 
     start = time.perf_counter()
     evaluator = DetectionEvaluator(dataset.categories)
@@ -165,14 +185,24 @@ def evaluate_results_file(
     """Score a COCO results file from any external model (category ids of the dataset)."""
     store = store or RunStore()
     path = Path(results_path)
+    _check_has_boxes(dataset)
     results = read_json(path, "results file")
     start = time.perf_counter()
-    result = evaluate_coco(dataset.coco, results)
     names = {int(c["id"]): str(c["name"]) for c in dataset.categories}
-    predictions = {
-        image_id: Detections.from_coco_results(results, image_id, names, dataset.classes)
-        for image_id in dataset.image_ids
-    }
+    try:
+        result = evaluate_coco(dataset.coco, results)
+        unknown = {r.get("category_id") for r in results} - set(names)
+        if unknown:
+            raise CowdemoError(
+                f"results name category_id {sorted(unknown, key=str)[0]}, which is not a "
+                f"category of dataset {dataset.name} ({', '.join(map(str, sorted(names)))})."
+            )
+        predictions = {
+            image_id: Detections.from_coco_results(results, image_id, names, dataset.classes)
+            for image_id in dataset.image_ids
+        }
+    except CowdemoError as exc:
+        raise CowdemoError(f"{path}: {exc}") from None
     duration = time.perf_counter() - start
     name = name or path.stem
     run_id = store.record(

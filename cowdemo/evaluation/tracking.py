@@ -244,6 +244,10 @@ def _mot_text(source: str | os.PathLike | bytes | io.IOBase) -> tuple[str, str]:
         return source, "MOT text"
     path = Path(source)
     try:
+        if path.exists():
+            from cowdemo.files import require_regular_file
+
+            require_regular_file(path, "MOT text file")  # a FIFO would block forever
         return path.read_text(encoding="utf-8", errors="replace"), path.name
     except FileNotFoundError:
         raise CowdemoError(f"MOT file {path} does not exist: check the path.") from None

@@ -76,7 +76,32 @@ def _read(path: Path, mmap: bool) -> dict:
     for key in ("architecture", "classes", "model"):
         if key not in data:
             raise CowdemoError(f"{path} is a damaged cowdemo checkpoint: '{key}' is missing.")
+    problem = _field_problem(data)
+    if problem:
+        raise CowdemoError(f"{path} is a damaged cowdemo checkpoint: {problem}.")
     return data
+
+
+def _field_problem(data: dict) -> str:
+    """What is wrong with a checkpoint's fields (types and architecture), or ""."""
+    classes = data["classes"]
+    if not isinstance(classes, (list, tuple)) or not classes or not all(
+        isinstance(c, str) and c for c in classes
+    ):
+        return f"'classes' must be a non-empty list of class names, not {classes!r:.60}"
+    if not isinstance(data["architecture"], str):
+        return f"'architecture' must be a name, not {data['architecture']!r:.60}"
+    try:
+        get_architecture(data["architecture"])
+    except CowdemoError as exc:
+        return str(exc).rstrip(".")
+    if not isinstance(data.get("metadata", {}), dict):
+        return f"'metadata' must be a mapping, not {data['metadata']!r:.60}"
+    if not isinstance(data.get("base_model", ""), str):
+        return "'base_model' must be a name"
+    if not isinstance(data["model"], dict):
+        return "'model' must be a state dict of tensors"
+    return ""
 
 
 def read_checkpoint_info(path: str | Path) -> CheckpointInfo:

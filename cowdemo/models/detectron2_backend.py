@@ -1,7 +1,8 @@
 """detectron2 backend: the original notebook's ``COCO-Detection/faster_rcnn_R_50_FPN_3x``.
 
 Used when ``import detectron2`` works (detectron2 has no wheels on the package registries; users
-build it from source as its install guide says). Model-zoo ``.pkl`` files are read with a
+build it from source as its install guide says; the tests use detectron2 0.6's Python sources,
+installed by ``scripts/install-detectron2.sh``). Model-zoo ``.pkl`` files are read with a
 restricted unpickler that admits numpy arrays and plain containers only, never code.
 """
 

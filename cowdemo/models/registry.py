@@ -112,13 +112,16 @@ def _checkpoint_specs(folder: Path) -> list[ModelSpec]:
             continue
         try:
             info = read_checkpoint_info(path)
-        except CowdemoError as exc:
+            metrics = info.metadata.get("metrics", {})
+            metrics = metrics if isinstance(metrics, dict) else {}
+        except Exception as exc:  # one bad file is that model unavailable, never a broken list
+            reason = str(exc) if isinstance(exc, CowdemoError) else (
+                f"{path} could not be read ({type(exc).__name__}: {exc})")
             specs.append(
                 ModelSpec(path.stem, "checkpoint", "unreadable checkpoint", (), UNAVAILABLE,
-                          str(exc), path)
+                          reason, path)
             )
             continue
-        metrics = info.metadata.get("metrics", {})
         summary = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
         specs.append(
             ModelSpec(
@@ -178,10 +181,20 @@ def list_models(folder: Path | None = None) -> list[ModelSpec]:
     )
 
 
+def _is_model_path(name: str) -> bool:
+    path = Path(name).expanduser()
+    return path.suffix in (".onnx", *CHECKPOINT_SUFFIXES) and (path.exists() or os.sep in name)
+
+
+def model_name(name_or_path: str) -> str:
+    """The name runs of a model are stored under: a model file's stem, else the name given."""
+    return Path(name_or_path).stem if _is_model_path(name_or_path) else name_or_path
+
+
 def find_model(name: str, folder: Path | None = None) -> ModelSpec:
     """A registry entry by name, or an entry for a file path (.onnx or cowdemo checkpoint)."""
     path = Path(name).expanduser()
-    if path.suffix in (".onnx", *CHECKPOINT_SUFFIXES) and (path.exists() or os.sep in name):
+    if _is_model_path(name):
         if not path.is_file():
             raise CowdemoError(f"Model file {path} does not exist.")
         if path.suffix == ".onnx":
@@ -237,5 +250,7 @@ def load_detector(
     """Load a detector by registry name or file path on ``device`` ("auto", "cpu", "cuda")."""
     spec = find_model(name, folder)
     if spec.status == UNAVAILABLE and not (weights and spec.kind == "torchvision-coco"):
+        if spec.kind == "checkpoint":  # a bad file in checkpoints/: say which model it is
+            raise CowdemoError(f"Model {spec.name} is unavailable: {spec.reason}")
         raise CowdemoError(spec.reason or f"Model {spec.name} is unavailable.")
     return LOADERS[spec.kind](spec, resolve_device(device), weights)

@@ -91,12 +91,21 @@ def _network_reachable(url: str, timeout: float = 3.0) -> bool:
 
 def load_state_dict(path: Path, what: str) -> dict:
     """``torch.load(weights_only=True)`` with one clear error for corrupt or foreign files."""
+    from cowdemo.files import require_regular_file
+
+    require_regular_file(path, f"{what} checkpoint")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CowdemoError(f"{path}: no such weights file.") from None
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if first.startswith("Weights only load failed"):
+            # torch's long explanation: keep the line that says what it met
+            lines = [ln.strip() for ln in str(exc).splitlines()]
+            first = next((ln for ln in lines if ln.startswith(("WeightsUnpickler error",
+                                                                "Unsupported"))),
+                         "not plain tensors")
         raise CowdemoError(
             f"{path} is not a loadable {what} checkpoint ({first[:160]}): it may be corrupt, "
             "truncated or saved with pickled code; only plain tensors load (weights_only)."

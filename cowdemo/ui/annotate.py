@@ -287,8 +287,9 @@ def image_label(dataset: CocoDataset, image_id: int, number: int,
 
 def navigate(store: DatasetStore, name: str, dataset: CocoDataset, image_id: int,
              previous: bool, following: bool, done_next: bool, picked: int,
-             blocked: bool) -> int | None:
-    """Apply the navigation buttons; the image to show next, or None to stay."""
+             blocked: bool, queue: list[int] | None = None) -> int | None:
+    """Apply the navigation buttons; the image to show next, or None to stay. With ``queue``
+    (the "annotate next" order) previous, next and done-next follow it."""
     ids = dataset.image_ids
     position = ids.index(image_id)
     wants = previous or following or done_next or picked != image_id
@@ -296,7 +297,20 @@ def navigate(store: DatasetStore, name: str, dataset: CocoDataset, image_id: int
         raise CowdemoError("Fix the box problems above before moving on: the canvas still has "
                            "your boxes, and nothing is saved until every label is a class.")
     target: int | None = None
-    if previous and position > 0:
+    if queue is not None and (previous or following or done_next):
+        from cowdemo.annotation_queue import queue_neighbour
+
+        if done_next:
+            store.mark_done(name, image_id, True)
+            rest = [i for i in queue if i != image_id]
+            after = queue_neighbour(queue, image_id, 1) if image_id in queue else None
+            target = after or (rest[0] if rest else image_id)
+            if not rest:
+                post_message(name, target, f"The queue is empty: every image of {name} is "
+                                           "done 🎉")
+        else:
+            target = queue_neighbour(queue, image_id, -1 if previous else 1)
+    elif previous and position > 0:
         target = ids[position - 1]
     elif following and position < len(ids) - 1:
         target = ids[position + 1]

@@ -307,3 +307,10 @@ def remember_run(
     if key not in done:
         done[key] = record_tracking_run(report, found, config, device=device)
     return done[key]
+
+
+def send_frames(video: VideoChoice, runs, reports, found, cfg) -> None:
+    """Send frames of this video to a dataset, switches first (cowdemo/ui/add_frames.py)."""
+    from cowdemo.ui.add_frames import frames_panel
+
+    frames_panel(video, runs, reports, found, cfg)
