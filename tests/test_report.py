@@ -282,3 +282,22 @@ def test_suspects_section_draws_each_suspect(tmp_path):
     table = next(b for b in section.blocks if isinstance(b, Table))
     assert [row[0] for row in table.rows] == ["missing", "stray"]
     assert "No suspect" in suspects_section(dataset, []).blocks[0].text
+
+
+def test_report_lists_the_label_error_suspects_of_the_stored_runs(written):
+    from cowdemo.datasets.coco import CocoDataset
+    from cowdemo.evaluation.runner import load_evaluation
+    from cowdemo.evaluation.suspects import find_suspects
+
+    data, store = embedded(written["html"]), written["store"]
+    dataset = CocoDataset.load(written["inputs"]["dataset"])
+    results = {}
+    for model, entry in data["evaluation"].items():
+        e = load_evaluation(store, entry["run"])
+        results[model] = [row for image_id, dets in e.predictions.items()
+                          for row in dets.to_coco_results(image_id, dataset.category_ids)]
+    expected = find_suspects(dataset.coco, results)[:8]
+    rows = html_tables(written["html"]).get("suspects", [])[1:]
+    assert rows, "the fine-tune's confident boxes off every cow are suspects"
+    assert [(r[0], r[1], r[4]) for r in rows] == [
+        (s.kind, s.file_name, ", ".join(s.models)) for s in expected]
