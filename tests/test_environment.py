@@ -35,6 +35,8 @@ IMPORTS = {
     "playwright": "playwright.sync_api",
     "pytest-xdist": "xdist",
     "ruff": "ruff",
+    "supervision": "supervision",
+    "optuna": "optuna",
 }
 
 

@@ -119,7 +119,7 @@ def test_render_and_exports(clip, lossless, tmp_path):
     mot = read_mot(tracks.write_mot(tmp_path / "tracks.txt"))
     assert np.allclose(mot.tlwh, tracks.to_mot().tlwh) and (mot.ids == tracks.to_mot().ids).all()
     rows = list(csv.DictReader(io.StringIO(tracks.write_csv(tmp_path / "t.csv").read_text())))
-    assert len(rows) == len(mot) and rows[0]["frame"] == "8" and rows[0]["class"] == "cow"
+    assert len(rows) == len(mot) and rows[0]["frame"] == "1" and rows[0]["class"] == "cow"
     assert tracks.mot_text() == (tmp_path / "tracks.txt").read_text()
 
 
@@ -219,7 +219,11 @@ def test_cli_track_writes_video_tracks_and_stats(demo_env, tmp_path, capsys):
     from cowdemo.runs import RunStore
 
     runs = RunStore().list(kind="tracking")
-    assert [r.model for r in runs[-2:]] == ["cows-finetuned", "cows-finetuned [cows-finetuned-b]"]
+    # named by the model's registry name; told apart by their tracker settings
+    assert [r.model for r in runs[-2:]] == ["cows-finetuned", "cows-finetuned"]
+    from cowdemo.tracking.history import settings_text
+
+    assert [settings_text(r.settings).split(" <")[0] for r in runs[-2:]] == ["euclidean", "iou"]
     assert runs[-1].dataset == "cows.avi" and "IDF1" in runs[-1].metrics
     assert runs[-1].settings["tracker"]["distance"] == "iou"
     assert "switches_per_gt_id" in RunStore().details(runs[-1].id)

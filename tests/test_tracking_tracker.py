@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from tracking_support import (
     SyntheticGroundTruthDetector,
+    ground_truth_of,
     synthetic_detections,
     write_lossless,
 )
@@ -75,9 +76,13 @@ def test_every_distance_follows_three_clean_cows(crossing, name):
     tracks = track(found, TrackerSettings(distance=name, distance_threshold=spec.default_threshold,
                                           **ALL_CLASSES))  # fmt: skip
     assert tracks.num_tracks == 3
-    # Norfair confirms a track once its hit counter (+1 a frame) passes the delay (7): from
-    # frame 8 on, every box of every frame carries an id
-    assert [len(d) for d in tracks.detections] == [0] * 7 + [3] * 53
+    # backfill (the default): the boxes seen while a track was being confirmed get its id,
+    # so every box of every frame carries one
+    assert [len(d) for d in tracks.detections] == [3] * 60
+    # without it, Norfair confirms a track once its hit counter (+1 a frame) passes the delay
+    # (7): only from frame 8 on
+    plain = track(found, TrackerSettings(distance=name, backfill=False, **ALL_CLASSES))
+    assert [len(d) for d in plain.detections] == [0] * 7 + [3] * 53
 
 
 def test_output_boxes_are_the_detected_boxes_with_ids(crossing):
@@ -89,7 +94,7 @@ def test_output_boxes_are_the_detected_boxes_with_ids(crossing):
             assert (raw.xyxy == box).all(axis=1).any()
     mot = tracks.to_mot()
     assert set(mot.ids) == {1, 2, 3}
-    assert mot.frames.min() == 8
+    assert mot.frames.min() == 1  # backfilled from the first frame
 
 
 def test_score_threshold_and_class_filter_decide_what_is_tracked(crossing):
@@ -106,6 +111,78 @@ def test_reidentification_gives_a_lost_cow_its_id_back(crossing):
     assert list(plain.track_ids) == [1, 2, 3, 4]
     reid = track(found, TrackerSettings(reid=True, **ALL_CLASSES))
     assert list(reid.track_ids) == [1, 2, 3]
+
+
+def test_backfill_covers_a_one_cow_clip_in_every_frame_with_one_id():
+    """One cow, found in every frame: without backfill Norfair leaves its first `delay` frames
+    untracked (MOTA below 1); with it, every frame has the cow, with one id (MOTA 1)."""
+    from cowdemo.tracking import tracking_report
+
+    one = make_video_frames(seed=4, n_frames=50, n_animals=1, crossing=False)
+    found = synthetic_detections(one)
+    assert all(len(d) == 1 for d in found.detections), "the detector fires in every frame"
+    gt = ground_truth_of(one)
+    filled = track(found, TrackerSettings(**ALL_CLASSES))
+    assert [len(d) for d in filled.detections] == [1] * 50
+    assert set(filled.to_mot().ids) == {1}
+    plain = track(found, TrackerSettings(backfill=False, **ALL_CLASSES))
+    assert sum(len(d) for d in plain.detections) == 50 - TrackerSettings().delay
+    assert tracking_report(filled, gt).result.mota == 1.0
+    assert tracking_report(plain, gt).result.mota < 1.0
+
+
+def test_bytetrack_tracks_the_crossing_and_drops_nothing_it_links(crossing):
+    found = synthetic_detections(crossing)
+    tracks = track(found, TrackerSettings(family="bytetrack", **ALL_CLASSES))
+    assert tracks.num_tracks >= 3
+    for raw, tracked in zip(found.detections, tracks.detections):
+        for box in tracked.xyxy:  # the detector's own boxes, not Kalman predictions
+            assert (raw.xyxy == box).all(axis=1).any()
+    # from the second frame on every cow carries an id (a new ByteTrack track is confirmed by
+    # its second box, except in the first frame)
+    assert [len(d) for d in tracks.detections][1:] == [3] * 59
+    with pytest.raises(CowdemoError, match="Unknown tracker 'sort'"):
+        TrackerSettings(family="sort")
+    with pytest.raises(CowdemoError, match="ByteTrack matching threshold must be between"):
+        TrackerSettings(family="bytetrack", bytetrack_match=2.0)
+
+
+def test_norfair_and_bytetrack_side_by_side_equal_py_motmetrics(crossing):
+    """Both families on the same cached detections (jittered, the hidden cow missed), in one
+    stats table; each track set's CLEAR and identity metrics equal py-motmetrics'."""
+    mm = pytest.importorskip("motmetrics")
+    from cowdemo.tracking import tracking_report
+    from cowdemo.ui.track import stats_table
+
+    detector = SyntheticGroundTruthDetector(crossing, jitter=1.0, min_visible=0.7, seed=1)
+    found = synthetic_detections(crossing, detector)
+    gt = ground_truth_of(crossing)
+    reports = [
+        tracking_report(track(found, TrackerSettings(label=name, family=name, **ALL_CLASSES)), gt)
+        for name in ("norfair", "bytetrack")
+    ]
+    table = stats_table(reports)
+    assert list(table.columns) == ["metric", "norfair", "bytetrack", "meaning"]
+    for report in reports:
+        pred = report.tracks.to_mot()
+        acc = mm.MOTAccumulator()
+        for frame in np.union1d(gt.frames, pred.frames):
+            g, p = gt.frames == frame, pred.frames == frame
+            acc.update(gt.ids[g], pred.ids[p],
+                       mm.distances.iou_matrix(gt.tlwh[g], pred.tlwh[p], max_iou=0.5),
+                       frameid=int(frame))  # fmt: skip
+        ref = mm.metrics.create().compute(
+            acc, metrics=["mota", "idf1", "num_switches", "num_misses", "num_false_positives"]
+        )
+        r = report.result
+        assert r.mota == pytest.approx(float(ref["mota"].iloc[0]), abs=1e-9)
+        assert r.idf1 == pytest.approx(float(ref["idf1"].iloc[0]), abs=1e-9)
+        assert (r.num_switches, r.num_misses, r.num_false_positives) == tuple(
+            int(ref[k].iloc[0]) for k in ("num_switches", "num_misses", "num_false_positives"))
+        shown = dict(zip(table["metric"], table[report.label]))
+        assert shown["MOTA"] == f"{r.mota:.3f}" and shown["IDF1"] == f"{r.idf1:.3f}"
+        print(f"{report.label}: MOTA {r.mota:.4f} IDF1 {r.idf1:.4f} HOTA {r.hota:.4f} "
+              f"switches {r.num_switches}")
 
 
 # --- id switches against the generator's ground truth ---------------------------------------------

@@ -122,3 +122,12 @@ def synthetic_detections(
     numbers = np.arange(1, len(video) + 1)
     return VideoDetections(numbers, (numbers - 1) / video.fps, detections, signatures, meta,
                            detector.name)  # fmt: skip
+
+
+def ground_truth_of(video: SyntheticVideo):
+    """The generator's exact tracks as a :class:`MotSequence` (frames 1-based)."""
+    from cowdemo.datasets.synthetic import mot_rows
+    from cowdemo.evaluation.tracking import MotSequence
+
+    rows = np.asarray(mot_rows(video), dtype=np.float64).reshape(-1, 6)
+    return MotSequence(rows[:, 0], rows[:, 1], rows[:, 2:6], name="synthetic")

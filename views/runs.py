@@ -54,8 +54,11 @@ if drops:
 else:
     st.success(f"No {metric} drop over {tolerance:.3f}.")
 
+if kind == "tracking":  # runs with other tracker settings on the same video told apart
+    from cowdemo.tracking.history import settings_text
 table = pd.DataFrame([
     {"run": r.id, "when": r.when, "model": r.model, "dataset": r.dataset,
+     **({"tracker settings": settings_text(r.settings)} if kind == "tracking" else {}),
      metric: r.metrics.get(metric), "device": r.device, "seconds": round(r.duration_s, 2),
      "code": r.code_version, "weights": r.weights_sha256[:12]}
     for r in reversed(runs)

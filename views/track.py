@@ -1,10 +1,11 @@
-"""Track: cows through a video with Norfair; id switches counted, listed and shown on a
-timeline; model A vs model B, or two tracker settings, side by side."""
+"""Track: cows through a video with Norfair or ByteTrack; id switches counted, listed and shown
+on a timeline; model A vs model B, or two tracker settings, side by side; the best tracker
+settings found automatically on the cached detections."""
 
 import streamlit as st
 
 from cowdemo.errors import CowdemoError
-from cowdemo.tracking import tracking_report
+from cowdemo.tracking import nothing_tracked_reason
 from cowdemo.tracking.timeline import clicked_frame, timeline_figure
 from cowdemo.ui import report as report_ui
 from cowdemo.ui import track as ui
@@ -14,9 +15,10 @@ from cowdemo.video import VIDEO_EXTENSIONS
 cfg = sidebar()
 st.title("🎥 Track")
 st.caption(
-    "Detect cows in every frame, link the boxes into tracks with Norfair, and see how often and "
-    "where a cow changes id. Detections are cached per video and model: changing a tracker "
-    "setting re-tracks in about a second."
+    "Detect cows in every frame, link the boxes into tracks (Norfair or ByteTrack), and see how "
+    "often and where a cow changes id. Detections are cached per video and model: changing a "
+    "tracker setting re-tracks in about a second (the tracked video is rendered when you ask "
+    "for it)."
 )
 if not cfg.models:
     st.warning("No model is ready: the Home page lists the models and how to get their weights.")
@@ -66,11 +68,13 @@ with st.expander("Video: frame stride, maximum resolution, maximum frames"):
 device = resolved_device(cfg.device)
 try:
     if compare == "Model A vs model B":
-        with st.expander("Tracker settings (Norfair)", expanded=True):
+        form_key = "track_a"
+        with st.expander("Tracker settings", expanded=True):
             settings = ui.tracker_settings_form("track_a", cfg.score_threshold, cfg.classes)
         runs = [(m, m, settings.with_changes(label=m)) for m in cfg.models]
     else:
         model = cfg.model_a
+        form_key = "track_s1"
         runs = []
         for column, (key, name) in zip(st.columns(2), (("track_s1", "settings 1"),
                                                        ("track_s2", "settings 2"))):
@@ -100,7 +104,7 @@ try:
         if model not in found:
             found[model] = ui.detections(video, model, video_settings, device)
     for _, model, settings in runs:
-        reports.append(tracking_report(ui.tracks(found[model], settings), gt))
+        reports.append(ui.report(found[model], ui.tracks(found[model], settings), gt))
         run_ids.append(ui.remember_run(reports[-1], found[model], settings, video_settings,
                                        gt is not None, device))
 except CowdemoError as exc:
@@ -123,10 +127,21 @@ numbers = [int(n) for n in first.frame_numbers]
 if clicked is not None and clicked != st.session_state.get("_track_clicked"):
     st.session_state["_track_clicked"] = clicked
     st.session_state["track_frame"] = min(numbers, key=lambda n: abs(n - clicked))
-if st.session_state.get("track_frame") not in numbers:
-    st.session_state["track_frame"] = numbers[0]
+if st.session_state.get("track_frame") not in numbers:  # open on a frame with tracked boxes
+    st.session_state["track_frame"] = next(
+        (numbers[i] for i in range(len(numbers)) if any(len(r.tracks.detections[i])
+                                                        for r in reports)), numbers[0])
 index = numbers.index(st.session_state["track_frame"])
 
+# Videos are rendered on demand: re-tracking stays fast, stats and timeline come first.
+unrendered = [r.label for (_, model, _), r in zip(runs, reports)
+              if ui.cached_render(found[model], r.tracks) is None]
+render_slot = st.empty()  # cleared once the videos are drawn
+render_now = bool(unrendered) and render_slot.button(
+    "Render the tracked video" + ("s" if len(unrendered) > 1 else ""), key="track_render",
+    help="Draws boxes, ids and trails on every frame (a few seconds per video); each "
+    "setting's video is rendered once and kept.",
+)  # fmt: skip
 # Always two columns, so a single run's video is not page-wide.
 columns = st.columns(max(2, len(reports)))
 for column, (_, model, _), report in zip(columns, runs, reports):
@@ -137,21 +152,43 @@ for column, (_, model, _), report in zip(columns, runs, reports):
         left, right = st.columns(2)
         left.metric("Tracks", report.summary.num_tracks)
         right.metric(kind.capitalize(), report.num_switches)
-        try:
-            path = ui.rendered(video, found[model], tracked, report.label)
-        except CowdemoError as exc:
-            show_error(exc, report.label)
-            continue
-        st.video(str(path), start_time=index / tracked.meta.output_fps)
-        st.caption(tracked.settings.describe())
+        reason = nothing_tracked_reason(found[model], tracked.settings)
+        if reason:
+            st.warning(reason)
         slug = ui.slug(report.label)
+        path = ui.cached_render(found[model], tracked)
+        if path is None and render_now:
+            try:
+                path = ui.rendered(video, found[model], tracked, report.label)
+            except CowdemoError as exc:
+                show_error(exc, report.label)
+        if path is not None:
+            st.video(str(path), start_time=index / tracked.meta.output_fps)
+        else:
+            st.caption("Video not rendered yet (Render above): changing a setting only "
+                       "re-tracks; the stats, timeline and frame viewer are up to date.")
+        st.caption(tracked.settings.describe())
         buttons = st.columns(3)
-        buttons[0].download_button("Video", path.read_bytes(), f"tracks-{slug}{path.suffix}",
-                                   key=f"video-{slug}")  # fmt: skip
-        buttons[1].download_button("MOT txt", tracked.mot_text(), f"tracks-{slug}.txt",
-                                   "text/plain", key=f"mot-{slug}")  # fmt: skip
-        buttons[2].download_button("CSV", tracked.csv_text(), f"tracks-{slug}.csv", "text/csv",
+        if path is not None:
+            buttons[0].download_button("Video", path.read_bytes(), f"tracks-{slug}{path.suffix}",
+                                       key=f"video-{slug}")  # fmt: skip
+        mot_text, csv_text = ui.export_texts(found[model], tracked)
+        buttons[1].download_button("MOT txt", mot_text, f"tracks-{slug}.txt", "text/plain",
+                                   key=f"mot-{slug}")  # fmt: skip
+        buttons[2].download_button("CSV", csv_text, f"tracks-{slug}.csv", "text/csv",
                                    key=f"csv-{slug}")  # fmt: skip
+
+if render_now:
+    render_slot.empty()
+
+tuned_model = runs[0][1]
+with st.expander(f"🔎 Find the best settings (auto-tune on {tuned_model}'s detections)",
+                 key="track_tune_panel"):  # keyed: stays open through the page's reruns
+    if compare == "Model A vs model B" and len(runs) > 1:
+        st.caption("Applied settings go to the tracker settings above, used for both models.")
+    elif compare != "Model A vs model B":
+        st.caption("Applied settings go to tracker settings 1.")
+    ui.tune_panel(found[tuned_model], runs[0][2], gt, form_key)
 
 st.subheader("Timeline")
 st.caption("Every track id over the frames; ✕ marks an id switch. Click a point to jump there.")

@@ -4,10 +4,13 @@ write the tracked video (H.264), MOTChallenge and CSV tracks and the stats.
     cowdemo track cows.mp4 --model frcnn-r50-fpn-coco --gt gt.txt --out out/
     cowdemo track cows.mp4 --model frcnn-r50-fpn-coco --model cows-finetuned --out out/
     cowdemo track cows.mp4 --model cows-finetuned --compare distance=iou,distance_threshold=0.7
+    cowdemo track cows.mp4 --model cows-finetuned --compare tracker=bytetrack
+    cowdemo track cows.mp4 --model cows-finetuned --gt gt.txt --tune --trials 40
 
 Files in ``--out``, one set per run (``<run>`` is the model, plus ``-b`` for ``--compare``):
 ``<run>.mp4`` (boxes, ids, trails), ``<run>.txt`` (MOTChallenge), ``<run>.csv``,
-``stats.csv`` (one column per run), ``switches.csv`` and ``summary.json``.
+``stats.csv`` (one column per run), ``switches.csv`` and ``summary.json``; with ``--tune``
+also ``tune.json`` (every trial, the best settings, both settings on the held-out frames).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ _COMPARABLE = {
     "distance": str, "distance_threshold": float, "hit_counter_max": int,
     "initialization_delay": int, "reid": bool, "reid_distance_threshold": float,
     "reid_hit_counter_max": int, "score_threshold": float, "class_aware": bool,
+    "backfill": bool, "tracker": str, "bytetrack_activation": float,
+    "bytetrack_lost_buffer": int, "bytetrack_match": float, "bytetrack_min_frames": int,
 }  # fmt: skip
 
 
@@ -63,6 +68,8 @@ def parse_overrides(text: str) -> dict[str, Any]:
             raise CowdemoError(f"--compare {key}: {value!r} is not a {kind.__name__}.") from None
     if not changes:
         raise CowdemoError("--compare needs at least one KEY=VALUE, e.g. distance_threshold=40.")
+    if "tracker" in changes:
+        changes["family"] = changes.pop("tracker")
     return changes
 
 
@@ -87,6 +94,12 @@ def _settings(args: argparse.Namespace):
         score_threshold=args.score_threshold,
         classes=classes,
         class_aware=args.class_aware,
+        backfill=not args.no_backfill,
+        family="norfair" if args.tracker == "both" else args.tracker,
+        bytetrack_activation=args.bytetrack_activation,
+        bytetrack_lost_buffer=args.bytetrack_lost_buffer,
+        bytetrack_match=args.bytetrack_match,
+        bytetrack_min_frames=args.bytetrack_min_frames,
     )  # fmt: skip
     return video, tracker
 
@@ -103,15 +116,17 @@ def _runs(args: argparse.Namespace, tracker) -> list[tuple[str, str, Any]]:
     models = args.model or []
     if not models:
         raise CowdemoError("Give a model with --model (`cowdemo models` lists them).")
-    runs = [(m, m, tracker.with_changes(label=m)) for m in models]
+    from cowdemo.tracking.history import model_label
+
+    runs = [(model_label(m), m, tracker.with_changes(label=model_label(m))) for m in models]
     if args.compare:
         changes = parse_overrides(args.compare)
         if "distance" in changes and "distance_threshold" not in changes:
             changes["distance_threshold"] = _default_threshold(changes["distance"])
-        first = models[0]
+        first, name = models[0], runs[0][0]
         described = ", ".join(f"{k}={v}" for k, v in changes.items())
-        runs.append((f"{first}-b", first, tracker.with_changes(label=f"{first} ({described})",
-                                                               **changes)))
+        runs.append((f"{name}-b", first, tracker.with_changes(label=f"{name} ({described})",
+                                                              **changes)))
     labels = [label for label, _, _ in runs]
     if len(set(labels)) != len(labels):
         raise CowdemoError("The same model is given twice: give different models.")
@@ -148,7 +163,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     from cowdemo.files import atomic_write_bytes, write_json_atomic
     from cowdemo.tracking import DetectionCache, render_video, run_tracking, track
     from cowdemo.tracking.history import record_tracking_run
-    from cowdemo.tracking.stats import METRIC_HELP, tracking_report
+    from cowdemo.tracking.stats import METRIC_HELP, nothing_tracked_reason, tracking_report
     from cowdemo.video import probe
 
     video_path = Path(args.video)
@@ -170,6 +185,12 @@ def cmd_track(args: argparse.Namespace) -> int:
     print(f"{info.name}: {info.summary()}")
 
     detected: dict[str, Any] = {}  # detections per model, shared by --compare runs
+    tuned = None
+    if args.tune:
+        tuned, found = _tune(args, video_path, video_settings, tracker, gt, cache, out)
+        detected[runs[0][1]] = found
+        tracker = tuned.best
+        runs = _runs(args, tracker)
     reports = []
     for label, model, settings in runs:
         update, close = _progress_bar(label)
@@ -208,12 +229,15 @@ def cmd_track(args: argparse.Namespace) -> int:
               f"{settings.describe()}")  # fmt: skip
         for note in found.meta.notes + report.notes:
             print(f"  note: {note}")
+        reason = nothing_tracked_reason(found, settings)
+        if reason:
+            print(f"  warning: {reason}")
         reports.append((label, report, video))
         record_tracking_run(
             report, found,
             {"tracker": settings.to_dict(), "video": video_settings.to_dict(),
              "gt": gt is not None},
-            label=found.model if label == found.model else f"{found.model} [{label}]",
+            label=runs[0][0] if model == runs[0][1] else label,
             device=args.device,
         )  # fmt: skip
 
@@ -263,6 +287,71 @@ def cmd_track(args: argparse.Namespace) -> int:
     written = "videos, " if not args.no_video else ""
     print(f"wrote {written}MOT and CSV tracks, stats.csv, switches.csv, summary.json to {out}/")
     return 0
+
+
+def _tune(args, video_path: Path, video_settings, tracker, gt, cache, out: Path):
+    """Detect (or load the cached pass), search the tracker settings, print the top trials
+    and the held-out comparison, write tune.json; returns (result, detections)."""
+    from tqdm import tqdm
+
+    from cowdemo.files import write_json_atomic
+    from cowdemo.tracking import detect_video
+    from cowdemo.tracking.tune import tune_tracker
+
+    model = (args.model or [None])[0]
+    if model is None:
+        raise CowdemoError("Give a model with --model (`cowdemo models` lists them).")
+    update, close = _progress_bar(model)
+    try:
+        found = detect_video(video_path, model, video_settings, cache=cache, device=args.device,
+                             progress=update, batch_size=args.batch_size,
+                             workers=args.workers)  # fmt: skip
+    finally:
+        close()
+    objective = args.objective or ("hota" if gt is not None else "proxy")
+    families = ("norfair", "bytetrack") if args.tracker == "both" else (tracker.family,)
+    bar = tqdm(total=args.trials, desc="tuning", unit="trial", file=sys.stderr)
+
+    def progress(p) -> None:
+        bar.set_postfix_str(f"best {p.best_value:.4f}")
+        bar.update(p.done - bar.n)
+
+    try:
+        result = tune_tracker(found, tracker, gt=gt, objective=objective, trials=args.trials,
+                              split=args.tune_split, families=families, seed=args.seed,
+                              progress=progress)  # fmt: skip
+    finally:
+        bar.close()
+    if result.is_proxy:
+        print("objective: PROXY score (no ground truth): " + _objective_help("proxy"))
+    else:
+        print(f"objective: {objective} ({_objective_help(objective)})")
+    print(f"top trials (tuned on the first {result.tune_frames} processed frames):")
+    for row in result.top(5):
+        print(f"  trial {row['trial']:>3}: {row[result.objective_name]:.4f}  {row['settings']}")
+    print(f"held out ({result.held_out_frames} processed frames no trial saw):")
+    print(f"  {'':<20}{'settings in use':>18}{'best found':>14}")
+    for row in result.held_out_table():
+        print(f"  {row['metric']:<20}{_fmt(row['settings in use']):>18}"
+              f"{_fmt(row['best found']):>14}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    print(f"best settings: {result.best.describe()}")
+    write_json_atomic(out / "tune.json", {
+        "objective": objective, "proxy": result.is_proxy, "split": args.tune_split,
+        "tune_frames": result.tune_frames, "held_out_frames": result.held_out_frames,
+        "best": result.best.to_dict(), "settings_in_use": tracker.to_dict(),
+        "held_out": result.held_out,
+        "trials": [{"trial": t.number, "value": t.value, "settings": t.settings.to_dict(),
+                    "metrics": t.metrics} for t in result.trials],
+    })  # fmt: skip
+    return result, found
+
+
+def _objective_help(name: str) -> str:
+    from cowdemo.tracking.tune import OBJECTIVES
+
+    return OBJECTIVES[name]
 
 
 def _stats_table(reports) -> dict[str, list]:
@@ -316,6 +405,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     tracker.add_argument("--classes", default="cow",
                          help="comma-separated classes to track, or 'all' (default: cow)")
     tracker.add_argument("--class-aware", action="store_true", help=HELP["class_aware"])
+    tracker.add_argument("--no-backfill", action="store_true",
+                         help="turn backfill off. Backfill: " + HELP["backfill"])
+    tracker.add_argument("--tracker", default="norfair", choices=["norfair", "bytetrack", "both"],
+                         help=HELP["family"] + " 'both': --tune searches both families.")
+    tracker.add_argument("--bytetrack-activation", type=float,
+                         default=defaults.bytetrack_activation, help=HELP["bytetrack_activation"])
+    tracker.add_argument("--bytetrack-lost-buffer", type=int,
+                         default=defaults.bytetrack_lost_buffer,
+                         help=HELP["bytetrack_lost_buffer"])
+    tracker.add_argument("--bytetrack-match", type=float, default=defaults.bytetrack_match,
+                         help=HELP["bytetrack_match"])
+    tracker.add_argument("--bytetrack-min-frames", type=int,
+                         default=defaults.bytetrack_min_frames, help=HELP["bytetrack_min_frames"])
+    tune = parser.add_argument_group("auto-tune (searches the tracker settings on the cached "
+                                     "detections, then tracks with the best)")
+    tune.add_argument("--tune", action="store_true",
+                      help="find the best tracker settings (Optuna TPE; the settings given are "
+                      "trial 1) on the first part of the video, report them on the rest")
+    tune.add_argument("--trials", type=int, default=40, help="settings tried (default 40)")
+    tune.add_argument("--objective", choices=["hota", "idf1", "switches", "proxy"],
+                      help="with --gt: hota (default), idf1 or switches (fewest id switches); "
+                      "without: proxy (a documented estimate, not a metric)")
+    tune.add_argument("--tune-split", type=float, default=0.6,
+                      help="share of the processed frames tuned on; the rest is held out "
+                      "(default 0.6)")
+    tune.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
     tracker.add_argument("--compare", metavar="KEY=VALUE,...",
                          help="also track with these settings changed (first model), e.g. "
                          "distance=iou,distance_threshold=0.7")

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from cowdemo.runs import RunStore
@@ -48,3 +50,35 @@ def record_tracking_run(
         device=device,
         duration_s=found.duration_s,
     )
+
+
+def model_label(model: str) -> str:
+    """How a tracking run names its model: the registry name, also when the model was given
+    as a weights file of a registry entry; the file's stem for any other file; never a path."""
+    path = Path(model).expanduser()
+    if not (path.suffix and (path.exists() or os.sep in model)):
+        return model
+    try:
+        from cowdemo.models.registry import list_models
+
+        target = path.resolve()
+        for spec in list_models():
+            if spec.path and Path(spec.path).expanduser().resolve() == target:
+                return spec.name
+    except Exception:  # a name is only a label: never fail a run over it
+        pass
+    return path.stem
+
+
+def settings_text(settings: dict[str, Any]) -> str:
+    """A stored run's tracker settings in one line (the Runs page's "tracker settings")."""
+    from cowdemo.errors import CowdemoError
+    from cowdemo.tracking.settings import TrackerSettings
+
+    tracker = settings.get("tracker") if isinstance(settings, dict) else None
+    if not isinstance(tracker, dict):
+        return ""
+    try:
+        return TrackerSettings.from_dict(tracker).describe()
+    except (CowdemoError, TypeError):
+        return ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from cowdemo.tracking.progress import ProgressCallback
 from cowdemo.tracking.render import TRAIL_LENGTH, TrackRenderer, render_video
 from cowdemo.tracking.settings import TrackerSettings, VideoSettings
 from cowdemo.tracking.stats import TrackingReport, tracking_report
-from cowdemo.tracking.tracker import OnlineTracker, Tracks, track
+from cowdemo.tracking.tracker import Tracks, online_tracker, track
 from cowdemo.video import VideoSource, output_suffix
 
 
@@ -59,21 +60,26 @@ def run_tracking(
     render the tracked video to ``render_to`` when given.
 
     When the detector runs, tracking and rendering happen in the same pass, as detections come
-    in (Norfair is causal): the video is decoded once and encoding overlaps detection. From
+    in (the trackers are causal; with backfill a frame is drawn once no later frame can give
+    its boxes an id, a few frames behind): the video is decoded once and encoding overlaps
+    detection. From
     cached detections, the tracks are made at once and the video decoded again to draw them.
     """
     tracker_settings = tracker_settings or TrackerSettings()
     fused: dict[str, object] = {}
+    waiting: deque = deque()  # frames drawn only once backfill can no longer change them
 
     def on_frame(frame, dets, signatures, meta) -> None:
         if "online" not in fused:
-            fused["online"] = OnlineTracker(tracker_settings, meta.size)
+            fused["online"] = online_tracker(tracker_settings, meta.size)
             scale = meta.processed_width / meta.width, meta.processed_height / meta.height
             fused["renderer"] = TrackRenderer(render_to, meta.output_fps, scale, codec)
-            fused["tracked"] = []
-        tracked = fused["online"].step(dets, signatures, frame.number)
-        fused["tracked"].append(tracked)
-        fused["renderer"].add(frame.image, tracked)
+        online = fused["online"]
+        online.step(dets, signatures, frame.number)
+        waiting.append((frame.image, len(online.outputs) - 1))
+        while len(waiting) > online.lag:
+            image, index = waiting.popleft()
+            fused["renderer"].add(image, online.outputs[index])
 
     try:
         found = detect_video(
@@ -81,6 +87,10 @@ def run_tracking(
             name=name, batch_size=batch_size, workers=workers,
             on_frame=on_frame if render_to is not None else None,
         )  # fmt: skip
+        if "renderer" in fused:
+            while waiting:
+                image, index = waiting.popleft()
+                fused["renderer"].add(image, fused["online"].outputs[index])
     except BaseException as exc:
         if "renderer" in fused:
             fused["renderer"].__exit__(type(exc), exc, None)
@@ -90,8 +100,8 @@ def run_tracking(
         renderer = fused["renderer"]
         renderer.__exit__(None, None, None)
         video = renderer.path
-        tracks = Tracks(found.frame_numbers, found.times, fused["tracked"], tracker_settings,
-                        found.meta, found.model)  # fmt: skip
+        tracks = Tracks(found.frame_numbers, found.times, fused["online"].outputs,
+                        tracker_settings, found.meta, found.model)  # fmt: skip
     else:
         tracks = track(found, tracker_settings)
         if render_to is not None:

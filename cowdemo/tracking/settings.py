@@ -7,6 +7,11 @@ Distances are chosen by name, as in Norfair, from :data:`DISTANCES`::
     TrackerSettings()                                   # the notebook: centroids, 20 pixels
     TrackerSettings(distance="iou", distance_threshold=0.7)
     TrackerSettings(reid=True)                          # lost cows recognised by their coat
+    TrackerSettings(family="bytetrack")                 # ByteTrack (supervision) instead
+
+Two tracker families share one settings object: ``family="norfair"`` uses the distance,
+hit counter, initialisation delay and re-identification settings; ``family="bytetrack"`` uses
+the ``bytetrack_*`` ones. Score threshold and classes apply to both.
 """
 
 from __future__ import annotations
@@ -18,6 +23,15 @@ from cowdemo.errors import CowdemoError
 from cowdemo.video import check_max_side, check_stride
 
 Points = Literal["centroid", "corners"]
+
+#: The tracker families, with what they are in plain words.
+FAMILIES: dict[str, str] = {
+    "norfair": "Norfair: links each box to the nearest tracked cow by a distance you choose "
+    "(centres, corners or overlap), with an optional coat-colour re-identification.",
+    "bytetrack": "ByteTrack (supervision): predicts where each cow moves (Kalman filter), links "
+    "boxes by overlap, and keeps tracks alive through low-score boxes; the tracker most "
+    "often compared with Norfair.",
+}
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,20 @@ HELP: dict[str, str] = {
     "max_side": "Frames larger than this (longer side, pixels) are scaled down before "
     "detection; boxes and exports stay in the original video's pixels.",
     "max_frames": "Stop after this many processed frames (empty: the whole video).",
+    "family": "Which tracker links the boxes: Norfair (distance by name) or ByteTrack "
+    "(motion prediction and overlap).",
+    "backfill": "Norfair reports a cow only once it has been seen 'initialization delay' "
+    "times, so each cow's first frames had no id. The video is processed offline, so once a "
+    "track is confirmed its earlier boxes get the same id: no lost first frames.",
+    "bytetrack_activation": "ByteTrack: boxes scoring at least this are matched first and can "
+    "start new tracks (a new track needs this + 0.1); boxes below it only keep existing "
+    "tracks alive (ByteTrack's second pass).",
+    "bytetrack_lost_buffer": "ByteTrack: how many processed frames a lost cow is kept, waiting "
+    "for a box to continue its track.",
+    "bytetrack_match": "ByteTrack: the largest matching cost (1 - overlap, weighted by the "
+    "score) at which a box still continues a track. Larger links boxes that overlap less.",
+    "bytetrack_min_frames": "ByteTrack: how many frames in a row a new track must be seen "
+    "before it gets an id.",
 }
 
 
@@ -176,6 +204,12 @@ class TrackerSettings:
     score_threshold: float = 0.5
     classes: tuple[str, ...] | None = ("cow",)
     class_aware: bool = False
+    backfill: bool = True
+    family: str = "norfair"
+    bytetrack_activation: float = 0.25
+    bytetrack_lost_buffer: int = 30
+    bytetrack_match: float = 0.8
+    bytetrack_min_frames: int = 1
     label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -204,6 +238,25 @@ class TrackerSettings:
             _check_number("Re-identification threshold", self.reid_distance_threshold, 0.0, 1.0)
             _check_int("Re-identification memory", self.reid_hit_counter_max, 1, 100_000)
         _check_number("Score threshold", self.score_threshold, 0.0, 1.0)
+        if self.family not in FAMILIES:
+            raise CowdemoError(
+                f"Unknown tracker {self.family!r}: choose one of {', '.join(FAMILIES)}."
+            )
+        _check_number("ByteTrack activation threshold", self.bytetrack_activation, 0.0, 1.0)
+        _check_int("ByteTrack lost-track memory", self.bytetrack_lost_buffer, 1, 100_000)
+        _check_number("ByteTrack matching threshold", self.bytetrack_match, 0.0, 1.0)
+        if self.bytetrack_match <= 0:
+            raise CowdemoError("ByteTrack matching threshold must be above 0.")
+        _check_int("ByteTrack frames before an id", self.bytetrack_min_frames, 1, 1000)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrackerSettings:
+        """Settings from :meth:`to_dict`'s output (unknown keys ignored, older runs load)."""
+        known = {f for f in cls.__dataclass_fields__ if f != "label"}
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("classes"), list):
+            values["classes"] = tuple(values["classes"])
+        return cls(**values)
 
     @property
     def spec(self) -> DistanceSpec:
@@ -228,12 +281,22 @@ class TrackerSettings:
 
     def describe(self) -> str:
         """One line, e.g. "euclidean < 20 pixels, hit counter 15, delay 7"."""
+        if self.family == "bytetrack":
+            return (
+                f"ByteTrack: activation {self.bytetrack_activation:g}, match < "
+                f"{self.bytetrack_match:g}, lost buffer {self.bytetrack_lost_buffer}, "
+                f"{self.bytetrack_min_frames} frame(s) before an id"
+            )
         text = (
             f"{self.distance} < {self.distance_threshold:g} {self.spec.unit}, hit counter "
             f"{self.hit_counter_max}, delay {self.delay}"
         )
         if self.reid:
             text += f", re-id < {self.reid_distance_threshold:g} for {self.reid_hit_counter_max}"
+        if self.class_aware:
+            text += ", same class only"
+        if not self.backfill:
+            text += ", no backfill"
         return text
 
 

@@ -29,6 +29,7 @@ from cowdemo.evaluation.tracking import (
     suspected_switches,
     track_summary,
 )
+from cowdemo.tracking.detection import VideoDetections
 from cowdemo.tracking.settings import TrackerSettings
 from cowdemo.tracking.tracker import Tracks
 
@@ -229,3 +230,47 @@ def tracking_report(
         aligned, report.notes = align_ground_truth(gt, tracks)
         report.result = evaluate_tracking(aligned, pred, iou_threshold, name=tracks.label)
     return report
+
+
+def nothing_tracked_reason(found: VideoDetections, settings: TrackerSettings) -> str | None:
+    """Why the tracker got no box at all, in plain words with what the model did see, or
+    None when it got some: "0 tracks" must never read like a clean result.
+
+    e.g. "The model saw 14 person, 3 surfboard and no cow at score >= 0.5 (in 60 frames):
+    try All classes, a lower score threshold, or a fine-tuned model."
+    """
+    from collections import Counter
+
+    from cowdemo.tracking.tracker import trackable_mask
+
+    if any(trackable_mask(d, settings).any() for d in found.detections if len(d)):
+        return None
+    threshold = settings.score_threshold
+    wanted = " or ".join(settings.classes) if settings.classes else "box"
+    above: Counter[str] = Counter()
+    best = 0.0
+    for dets in found.detections:
+        if len(dets):
+            best = max(best, float(dets.scores.max()))
+            above.update(str(n) for n in dets.class_names[dets.scores >= threshold])
+    frames = f"in {len(found)} frames"
+    if above:
+        seen = [f"{n} {name}" for name, n in above.most_common(5)]
+        if len(above) > 5:
+            seen.append(f"{sum(above.values()) - sum(n for _, n in above.most_common(5))} other")
+        listed = ", ".join(seen[:-1]) + f" and {seen[-1]}" if len(seen) > 1 else seen[0]
+        return (
+            f"Nothing was tracked: the model saw {listed} and no {wanted} at score >= "
+            f"{threshold:g} ({frames}). Try All classes, a lower score threshold, or a "
+            "fine-tuned model."
+        )
+    if best > 0:
+        return (
+            f"Nothing was tracked: the model saw no box at score >= {threshold:g} ({frames}; "
+            f"its best box scored {best:.2f}). Try a lower score threshold, or a fine-tuned "
+            "model."
+        )
+    return (
+        f"Nothing was tracked: the model found no box at all ({frames}). Is the video what "
+        "you expected (cows in view, not too dark or small)? A fine-tuned model may help."
+    )

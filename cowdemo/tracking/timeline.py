@@ -77,7 +77,12 @@ def timeline_figure(reports: Sequence[TrackingReport], height_per_row: int = 260
                 row=row, col=1,
             )  # fmt: skip
             shown_legend = True
-        fig.update_yaxes(title_text="track id", rangemode="tozero", row=row, col=1)
+        # ids and frames are whole numbers: ticks on whole numbers only, never "1.5"
+        top = max([1, *(int(t) for t in report.tracks.track_ids)])
+        fig.update_yaxes(title_text="track id", rangemode="tozero", tick0=0,
+                         dtick=_whole_step(top, 8), row=row, col=1)  # fmt: skip
+    last = max([1, *(int(r.tracks.frame_numbers[-1]) for r in reports if len(r.tracks))])
+    fig.update_xaxes(tick0=0, dtick=_whole_step(last, 12))
     fig.update_xaxes(title_text="frame", row=rows, col=1)
     fig.update_layout(
         height=height_per_row * rows + 60, margin={"l": 60, "r": 20, "t": 40, "b": 40},
@@ -85,6 +90,14 @@ def timeline_figure(reports: Sequence[TrackingReport], height_per_row: int = 260
         legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
     )  # fmt: skip
     return fig
+
+
+def _whole_step(top: int, ticks: int) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, ... giving at most ``ticks`` ticks up to ``top``."""
+    step = 1
+    while top / step > ticks:
+        step = step * 5 // 2 if str(step)[0] == "2" else step * 2
+    return step
 
 
 def _title(report: TrackingReport) -> str:

@@ -1,4 +1,5 @@
-"""Norfair, driven by :class:`TrackerSettings`, turning cached detections into :class:`Tracks`.
+"""Norfair or ByteTrack, driven by :class:`TrackerSettings`, turning cached detections into
+:class:`Tracks`.
 
 Each processed frame's boxes (filtered by score and class) become Norfair ``Detection`` points,
 the box centre or its two corners depending on the distance, and ``Tracker.update`` links them
@@ -18,6 +19,7 @@ import io
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -169,12 +171,27 @@ class OnlineTracker:
     """Norfair one frame at a time: :meth:`step` takes a frame's raw detections and returns
     its tracked boxes. Tracking is causal, so it can run while frames are still being
     detected (the pipeline renders the video in the same pass); :func:`track` runs it over a
-    whole cached pass. Both give the same tracks."""
+    whole cached pass. Both give the same tracks.
+
+    Backfill (``settings.backfill``, on by default): Norfair holds a new cow back until it has
+    been seen ``initialization_delay`` times. Its boxes from those frames are kept, and once
+    the track is confirmed they get its id in :attr:`outputs` (earlier frames change, so a
+    caller drawing frames as they come must wait :attr:`lag` frames before drawing one)."""
 
     def __init__(self, settings: TrackerSettings, frame_size: tuple[int, int]):
         self.settings = settings
         self.tracker = make_tracker(settings, frame_size)
         self.serial = 0
+        self.outputs: list[Detections] = []
+        self._pending: dict[int, list[tuple[int, Detections]]] = {}
+
+    @property
+    def lag(self) -> int:
+        """Frames a backfilled box can lie behind the frame that confirmed its track
+        (initialisation can stretch over missed frames, so the hit counter is added)."""
+        if not self.settings.backfill:
+            return 0
+        return self.settings.delay + self.settings.hit_counter_max + 1
 
     def step(self, dets: Detections, signatures: np.ndarray, frame_number: int = 0) -> Detections:
         settings = self.settings
@@ -207,25 +224,98 @@ class OnlineTracker:
             if data is not None and data[0] == serial:
                 rows.append(data[1])
                 ids.append(obj.id)
-        order = np.argsort(ids, kind="stable")
-        chosen = frame_dets[np.asarray(rows, np.int64)[order]]
-        return Detections(chosen.xyxy, chosen.scores, chosen.class_ids, chosen.class_names,
-                          np.asarray(ids, np.int64)[order])  # fmt: skip
+        self.outputs.append(_with_ids(frame_dets, rows, ids))
+        if settings.backfill:
+            self._backfill(frame_dets, serial, active)
+        return self.outputs[-1]
+
+    def _backfill(self, frame_dets: Detections, serial: int, active) -> None:
+        """Remember boxes of tracks still being confirmed; give a newly confirmed track's
+        remembered boxes its id."""
+        pending = self._pending
+        for obj in self.tracker.tracked_objects:
+            data = obj.last_detection.data
+            if obj.is_initializing and data is not None and data[0] == serial:
+                pending.setdefault(obj.initializing_id, []).append(
+                    (serial, frame_dets[np.asarray([data[1]], np.int64)])
+                )
+        for obj in active:
+            for earlier, box in pending.pop(obj.initializing_id, ()):
+                before = self.outputs[earlier]
+                merged = Detections.merge([before, Detections(
+                    box.xyxy, box.scores, box.class_ids, box.class_names,
+                    np.asarray([obj.id], np.int64))])  # fmt: skip
+                order = np.argsort(merged.track_ids, kind="stable")
+                self.outputs[earlier] = merged[order]
+        alive = {obj.initializing_id for obj in self.tracker.tracked_objects}
+        for gone in [k for k in pending if k not in alive]:  # died before confirmation
+            del pending[gone]
+
+
+class ByteTrackOnline:
+    """ByteTrack (supervision's ``sv.ByteTrack``) one frame at a time, the same interface as
+    :class:`OnlineTracker`. ByteTrack predicts each track's box with a Kalman filter and
+    matches by overlap; a frame's output is the detector's boxes it linked (not its
+    predictions), with ids from 1."""
+
+    def __init__(self, settings: TrackerSettings, frame_size: tuple[int, int]):
+        import supervision as sv
+
+        self.settings = settings
+        self.sv = sv
+        # frame_rate 30 makes ByteTrack's buffer count processed frames, as Norfair's does
+        with warnings.catch_warnings():  # "deprecated since 0.28": its successor, roboflow
+            warnings.simplefilter("ignore", FutureWarning)  # `trackers`, needs numpy 2
+            self.tracker = sv.ByteTrack(
+                track_activation_threshold=settings.bytetrack_activation,
+                lost_track_buffer=settings.bytetrack_lost_buffer,
+                minimum_matching_threshold=settings.bytetrack_match,
+                frame_rate=30,
+                minimum_consecutive_frames=settings.bytetrack_min_frames,
+            )
+        self.outputs: list[Detections] = []
+        self.lag = 0
+
+    def step(self, dets: Detections, signatures: np.ndarray, frame_number: int = 0) -> Detections:
+        frame_dets = dets[trackable_mask(dets, self.settings)]
+        given = self.sv.Detections(
+            xyxy=frame_dets.xyxy.astype(np.float32).reshape(-1, 4),
+            confidence=frame_dets.scores.astype(np.float32),
+            class_id=frame_dets.class_ids.astype(int),
+            data={"row": np.arange(len(frame_dets))},
+        )
+        out = self.tracker.update_with_detections(given)
+        rows = out.data["row"].tolist() if len(out) else []
+        ids = out.tracker_id.tolist() if len(out) else []
+        self.outputs.append(_with_ids(frame_dets, rows, ids))
+        return self.outputs[-1]
+
+
+def _with_ids(frame_dets: Detections, rows: list[int], ids: list[int]) -> Detections:
+    """Boxes ``rows`` of the frame carrying track ``ids``, sorted by id."""
+    order = np.argsort(ids, kind="stable")
+    chosen = frame_dets[np.asarray(rows, np.int64)[order]]
+    return Detections(chosen.xyxy, chosen.scores, chosen.class_ids, chosen.class_names,
+                      np.asarray(ids, np.int64)[order])  # fmt: skip
+
+
+def online_tracker(settings: TrackerSettings, frame_size: tuple[int, int]):
+    """The frame-at-a-time tracker of ``settings.family``."""
+    if settings.family == "bytetrack":
+        return ByteTrackOnline(settings, frame_size)
+    return OnlineTracker(settings, frame_size)
 
 
 def track(found: VideoDetections, settings: TrackerSettings | None = None) -> Tracks:
-    """Link the boxes of every processed frame into tracks with Norfair (ids from 1)."""
+    """Link the boxes of every processed frame into tracks (Norfair or ByteTrack, ids from 1)."""
     settings = settings or TrackerSettings()
-    online = OnlineTracker(settings, found.meta.size)
-    out = [
+    online = online_tracker(settings, found.meta.size)
+    for dets, signatures, number in zip(found.detections, found.signatures, found.frame_numbers):
         online.step(dets, signatures, int(number))
-        for dets, signatures, number in zip(found.detections, found.signatures,
-                                            found.frame_numbers)
-    ]  # fmt: skip
     return Tracks(
         frame_numbers=found.frame_numbers,
         times=found.times,
-        detections=out,
+        detections=online.outputs,
         settings=settings,
         meta=found.meta,
         model=found.model,

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_support import screenshot, wait_for_app
+from browser_support import copy_model, screenshot, wait_for_app
+from helpers import shared_path
 
 from cowdemo.datasets.synthetic import make_video_frames, write_video
 
@@ -37,12 +38,18 @@ def test_uploaded_video_is_tracked_and_the_result_plays(page, server_factory, de
     delay.focus()
     page.keyboard.press("Home")
     wait_for_app(page)
-    page.get_by_role("button", name="Track").click()
+    page.get_by_role("button", name="Track", exact=True).click()
     page.get_by_text("pasture.mp4: 320x240").wait_for()
+    wait_for_app(page)
+    # videos are rendered on demand: stats and timeline come first
+    assert page.locator("video").count() == 0
+    screenshot(page, "track-before-render")
+    page.get_by_role("button", name="Render the tracked videos").click()
     videos = page.locator("video")
     videos.nth(1).wait_for()
     wait_for_app(page)
     assert videos.count() == 2, "model A and model B side by side"
+    assert page.get_by_role("button", name="Render the tracked videos").count() == 0
     for i in range(2):
         state = videos.nth(i).evaluate(PLAYS)
         assert state["error"] is None, state
@@ -63,4 +70,55 @@ def test_uploaded_video_is_tracked_and_the_result_plays(page, server_factory, de
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.get_by_text(re.compile(r"frame [2-8], \d+ tracked boxes")).first.wait_for()
     wait_for_app(page)
+    assert server.alive()
+
+
+def test_a_small_tune_on_the_track_page_is_applied_and_changes_the_stats(page, server_factory,
+                                                                         tmp_path):  # fmt: skip
+    """YOLOX-Nano on the synthetic sample (20 frames, its exact ground truth), from a poor
+    start (a 2-pixel threshold links almost nothing): run 5 trials, see the result, the
+    held-out table and the top trials, apply the best settings, and see the tracker form, the
+    settings line and the statistics change."""
+    folder = tmp_path / "checkpoints"
+    copy_model(shared_path("models/yolox-nano/yolox_nano.onnx"), folder)
+    server = server_factory(COWDEMO_CHECKPOINTS=str(folder))
+    page.goto(f"{server.url}/track")
+    wait_for_app(page)
+    page.get_by_text("Video: frame stride, maximum resolution").click()
+    frames = page.get_by_role("spinbutton", name="Maximum frames (0 = all)")
+    frames.fill("20")
+    frames.press("Enter")
+    wait_for_app(page)
+    threshold = page.get_by_role("spinbutton", name="Distance threshold (pixels)")
+    threshold.fill("2")
+    threshold.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Track", exact=True).click()
+    page.get_by_text("synthetic-sample-seed0.mp4: 320x240").wait_for()
+    wait_for_app(page)
+    main = page.locator('[data-testid="stMain"]')
+    assert "euclidean < 2 pixels" in main.inner_text()
+    before = [m.inner_text() for m in page.locator('[data-testid="stMetricValue"]').all()]
+    page.get_by_text("Find the best settings (auto-tune").click()
+    trials = page.get_by_role("spinbutton", name="Trials")
+    trials.fill("5")
+    trials.press("Enter")
+    wait_for_app(page)
+    screenshot(page, "track-tune-panel")
+    page.get_by_role("button", name="Find the best settings", exact=True).click()
+    page.get_by_text("Best of 5 trials (HOTA)").wait_for()
+    wait_for_app(page)
+    assert page.get_by_text("On the 8 held-out frames").count() == 1
+    assert page.get_by_text("Top trials").count() == 1
+    screenshot(page, "track-tuned")
+    page.get_by_role("button", name="Apply these settings").click()
+    wait_for_app(page)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stMain\"]').innerText"
+        ".includes('euclidean < 2 pixels')"
+    )
+    wait_for_app(page)
+    after = [m.inner_text() for m in page.locator('[data-testid="stMetricValue"]').all()]
+    assert after != before, (before, after)
+    screenshot(page, "track-applied")
     assert server.alive()
