@@ -106,6 +106,9 @@ def test_report_says_what_was_compared(written):
     facts = {row[0]: row[1] for row in tables["facts"]}  # no header row
     assert facts["dataset"].startswith("cows: 3 images, ")
     assert "10 frames processed" in facts["video"] and "ground truth" in facts["video"]
+    assert "tracker Norfair: euclidean < 20 pixels" in facts["video"]
+    assert [row[1] for row in tables["tracking_summary"][1:]] == [
+        "Norfair: euclidean < 20 pixels, hit counter 15, delay 7"] * 2
     assert facts["device"] == "cpu" and facts["code version"] not in ("", "?")
 
 
@@ -254,6 +257,10 @@ def test_frames_at_switches_show_the_tracked_boxes(tmp_path):
     stored = Run(1, "tracking", 0.0, "", "run", "", "clip", "", {"gt": True},
                  {k: float(v) for k, v in report.metrics().items()})
     section = tracking_section({"run": stored}, {"run": report}, video)
+    from cowdemo.report.sections import tracker_text
+
+    assert tracker_text(TrackerSettings().to_dict()).startswith("Norfair: euclidean < 20")
+    assert tracker_text(TrackerSettings(family="bytetrack").to_dict()).count("ByteTrack") == 1
     assert any(isinstance(b, Gallery) and len(b.thumbnails) == len(thumbs)
                for b in section.blocks)
 

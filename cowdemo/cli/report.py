@@ -26,6 +26,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = build_report(store, *split_runs(store, args.runs))
     else:
         inputs = ReportInputs(args.dataset, args.model or [], args.video, args.gt, args.device,
+                              tracker={"family": args.tracker},
                               max_side=args.max_side or None, stride=args.stride)
         report = make_report(inputs, store, say=lambda text: print(text, file=sys.stderr),
                              progress_factory=_bar)  # fmt: skip
@@ -70,5 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-side", type=int, default=1280,
                         help="video frames scaled down to this longer side (0: original)")
     parser.add_argument("--stride", type=int, default=1, help="track every n-th video frame")
+    parser.add_argument("--tracker", choices=["norfair", "bytetrack"], default="norfair",
+                        help="tracker for the video (default norfair, the notebook's settings)")
     parser.add_argument("--db", help="run database URL (default sqlite:///data/runs.sqlite)")
     parser.set_defaults(func=cmd_report)

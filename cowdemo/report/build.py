@@ -204,10 +204,7 @@ def _video_text(run: Run, reports: Mapping[str, Any] | None) -> str:
     else:
         text = f"{run.dataset}: {int(run.metrics.get('Frames', 0))} frames processed"
     gt = "scored against ground truth" if run.settings.get("gt") else "no ground truth"
-    tracker = run.settings.get("tracker", {})
-    described = ", ".join(f"{k} {tracker[k]}" for k in ("distance", "distance_threshold",
-                                                         "hit_counter_max") if k in tracker)
-    return f"{text}; {gt}; tracker: {described}"
+    return f"{text}; {gt}; tracker {sections.tracker_text(run.settings.get('tracker', {}))}"
 
 
 # --- running what is missing ------------------------------------------------------------------

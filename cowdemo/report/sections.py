@@ -239,9 +239,10 @@ def tracking_section(
     with_gt = any(bool(r.settings.get("gt")) for r in runs.values())
     kind = "ID switches" if with_gt else "Suspected switches"
     blocks: list = []
-    summary = [[label, *(count_or_rate(n, runs[label].metrics.get(n))
-                         for n in ("Tracks", kind, "True cows"))] for label in labels]
-    blocks.append(Table(["run", "tracks", kind.lower(), "true cows"], summary,
+    summary = [[label, tracker_text(runs[label].settings.get("tracker") or {}),
+                *(count_or_rate(n, runs[label].metrics.get(n))
+                  for n in ("Tracks", kind, "True cows"))] for label in labels]
+    blocks.append(Table(["run", "tracker", "tracks", kind.lower(), "true cows"], summary,
                         name="tracking_summary",
                         caption="With ground truth: id switches against it; without: suspected "
                         "switches (a track ending where another starts soon after)."))
@@ -275,6 +276,26 @@ def tracking_section(
         blocks.append(Table(["run", "frame", "what happened"], events[:40], name="switches",
                             caption="" if len(events) <= 40 else f"The first 40 of {len(events)}."))
     return Section("tracking", "Tracking", blocks)
+
+
+def tracker_text(stored: Mapping[str, Any]) -> str:
+    """A stored run's tracker settings in one line (Norfair or ByteTrack, as the Track page
+    describes them)."""
+    from cowdemo.errors import CowdemoError
+    from cowdemo.tracking import TrackerSettings
+
+    known = {f for f in TrackerSettings.__dataclass_fields__ if f != "label"}
+    values = {k: v for k, v in stored.items() if k in known}
+    if isinstance(values.get("classes"), list):
+        values["classes"] = tuple(values["classes"])
+    try:
+        settings = TrackerSettings(**values)
+    except (CowdemoError, TypeError):
+        return ", ".join(f"{k} {v}" for k, v in stored.items())
+    described = settings.describe()
+    if described.startswith("ByteTrack"):
+        return described
+    return f"Norfair: {described}"
 
 
 def switch_thumbnails(reports: Mapping[str, Any], video_path: str | Path,
