@@ -67,10 +67,9 @@ def test_report_buttons_on_evaluate_runs_and_track(page, server_factory, demo_ch
     page.locator('input[type="file"]').first.set_input_files(str(upload))
     page.get_by_text("Use the synthetic sample video").wait_for()
     wait_for_app(page)
-    page.get_by_role("button", name="Track").click()
-    page.get_by_text("pasture.mp4: 320x240").wait_for(timeout=240_000)
+    page.get_by_role("button", name="Track", exact=True).click()
+    page.get_by_role("heading", name="Statistics").wait_for(timeout=240_000)
     wait_for_app(page)
-    page.get_by_role("heading", name="Statistics").wait_for()
     track_html = download(page, "Download report", tmp_path / "track.html")
     tracked = report_data(track_html)
     assert list(tracked["tracking"]) == ["frcnn-mobilenet-v3-coco", "cows-finetuned"]
