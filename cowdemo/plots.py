@@ -4,6 +4,7 @@ Undefined values (-1 in COCO's convention) become gaps, never zeros."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -116,3 +117,49 @@ def metric_history(
                             name=f"{label} drops",
                             text=[f"run {r.id}: -{d:.4f}" for r, d in drops])
     return _layout(fig, f"{metric} over time", "time", metric)
+
+
+def error_types(tides: Mapping[str, Any]) -> go.Figure:
+    """TIDE error types side by side: the AP50 each type costs (bar height), the count on top.
+    ``tides`` maps a model to its ``TideErrors`` (or its ``to_dict()``)."""
+    from cowdemo.evaluation.analysis import ERROR_LABELS, ERROR_SHORT_LABELS, ERROR_TYPES
+
+    fig = go.Figure()
+    labels = [ERROR_SHORT_LABELS[t] for t in ERROR_TYPES]
+    for i, (model, tide) in enumerate(tides.items()):
+        data = tide if isinstance(tide, Mapping) else tide.to_dict()
+        fig.add_bar(name=model, x=labels, marker_color=PALETTE[i % len(PALETTE)],
+                    y=[data["delta_ap"][t] for t in ERROR_TYPES],
+                    text=[f"{data['counts'][t]}" for t in ERROR_TYPES], textposition="outside",
+                    customdata=[ERROR_LABELS[t] for t in ERROR_TYPES],
+                    hovertemplate="%{customdata}: AP50 +%{y:.4f} if fixed, %{text} boxes")
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig.update_layout(barmode="group"),
+                   "Why boxes are wrong (TIDE): AP50 gained if fixed, count on top", "",
+                   "AP50 gained")  # fmt: skip
+
+
+def reliability(calibrations: Mapping[str, Any]) -> go.Figure:
+    """Reliability diagram: share of right detections against mean score per score bin (the
+    diagonal is a perfectly calibrated model); ECE in the legend. ``calibrations`` maps a model
+    to its ``Calibration`` (or its ``to_dict()``)."""
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                    line={"color": "#999999", "dash": "dash"})
+    for i, (model, cal) in enumerate(calibrations.items()):
+        data = cal if isinstance(cal, Mapping) else cal.to_dict()
+        bins = [b for b in data["bins"] if b["count"]]
+        label = f"ECE {data['ece']:.3f}" if bins else "no box of the dataset's classes"
+        fig.add_scatter(
+            x=[b["avg_confidence"] for b in bins], y=[b["avg_accuracy"] for b in bins],
+            mode="lines+markers", name=f"{model} ({label})",
+            line={"color": PALETTE[i % len(PALETTE)]},
+            marker={"size": [6 + 14 * (b["count"] / max(1, data["num_detections"])) ** 0.5
+                             for b in bins]},
+            text=[f"{b['count']} boxes scoring {b['bin_lower']:.1f}-{b['bin_upper']:.1f}"
+                  for b in bins],
+        )  # fmt: skip
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.05])
+    return _layout(fig, "Calibration: does score 0.8 mean right 80% of the time?",
+                   "mean score in the bin", "share right (IoU 0.5)")

@@ -271,6 +271,22 @@ class RunStore:
             row = session.get(_DetailsRow, int(run_id))
             return None if row is None else json.loads(row.details_json)
 
+    def update_details(self, run_id: int, updates: dict[str, Any]) -> None:
+        """Merge ``updates`` into a run's details (one level deep: a dict value is merged into
+        the dict stored under its key), in one transaction."""
+        with self._session() as session:
+            row = session.get(_DetailsRow, int(run_id))
+            details = {} if row is None else json.loads(row.details_json)
+            for key, value in updates.items():
+                old = details.get(key)
+                details[key] = {**old, **value} if isinstance(old, dict) and isinstance(
+                    value, dict) else value
+            text = canonical_json(details)
+            if row is None:
+                session.add(_DetailsRow(run_id=int(run_id), details_json=text))
+            else:
+                row.details_json = text
+
     def find(
         self,
         kind: str,

@@ -6,10 +6,18 @@ import streamlit as st
 
 from cowdemo import plots
 from cowdemo.errors import CowdemoError
-from cowdemo.regression import diff_runs, flag_drops
+from cowdemo.regression import defined, diff_runs, flag_drops
 from cowdemo.runs import RunStore
 from cowdemo.ui import report as report_ui
 from cowdemo.ui.common import show_error, sidebar
+
+
+def number(value, signed: bool = False) -> str:
+    """4 decimals, or "n/a" where there is no value (COCO's -1, a missing metric)."""
+    if value is None or (not signed and not defined(value)):
+        return "n/a"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
 
 sidebar()
 st.title("📈 Runs")
@@ -59,7 +67,8 @@ if kind == "tracking":  # runs with other tracker settings on the same video tol
 table = pd.DataFrame([
     {"run": r.id, "when": r.when, "model": r.model, "dataset": r.dataset,
      **({"tracker settings": settings_text(r.settings)} if kind == "tracking" else {}),
-     metric: r.metrics.get(metric), "device": r.device, "seconds": round(r.duration_s, 2),
+     metric: number(r.metrics.get(metric)),
+     "device": r.device, "seconds": round(r.duration_s, 2),
      "code": r.code_version, "weights": r.weights_sha256[:12]}
     for r in reversed(runs)
 ])  # fmt: skip
@@ -75,12 +84,17 @@ pick = st.columns(2)
 a = pick[0].selectbox("Run A", ids, index=1, format_func=labels.get)
 b = pick[1].selectbox("Run B", ids, index=0, format_func=labels.get)
 diff = diff_runs(store, a, b)
-metric_rows = [{"metric": k, "A": v["a"], "B": v["b"], "delta": v["delta"]}
-               for k, v in diff["metrics"].items()]
+# COCO's -1 (nothing to score) shows as "n/a" and never enters a delta
+metric_rows = [{"metric": k, "A": number(v["a"]), "B": number(v["b"]),
+                "delta": number(v["delta"], signed=True)}
+               for k, v in diff["metrics"].items()]  # fmt: skip
 st.dataframe(pd.DataFrame(metric_rows), hide_index=True, width="stretch")
 changed = st.columns(3)
 changed[0].markdown("**Per class (AP50)**")
-changed[0].dataframe(pd.DataFrame([{"class": k, **v} for k, v in diff["classes"].items()]),
+class_rows = [{"class": k, "A": number(v["a"]), "B": number(v["b"]),
+               "delta": number(v["delta"], signed=True)}
+              for k, v in diff["classes"].items()]  # fmt: skip
+changed[0].dataframe(pd.DataFrame(class_rows, columns=["class", "A", "B", "delta"]),
                      hide_index=True)
 changed[1].markdown(f"**Images whose outcome changed: {len(diff['images_changed'])}**")
 changed[1].dataframe(pd.DataFrame([

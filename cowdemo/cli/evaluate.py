@@ -13,6 +13,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cowdemo.datasets import open_dataset
+    from cowdemo.evaluation.report import shown
     from cowdemo.evaluation.runner import evaluate_model, evaluate_results_file
     from cowdemo.runs import RunStore
 
@@ -39,7 +40,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"dataset {dataset.name}: {len(dataset.image_ids)} images, {dataset.num_boxes()} boxes")
     print(f"{'':<8}" + "".join(f"{n:>{width + 2}}" for n in names))
     for stat in STAT_NAMES:
-        values = "".join(f"{e.result.stats[stat]:>{width + 2}.4f}" for e in evaluations)
+        values = "".join(f"{shown(e.result.stats[stat]):>{width + 2}}" for e in evaluations)
         print(f"{stat:<8}{values}")
     for e in evaluations:
         if e.result.unscored:
@@ -48,10 +49,39 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if e.result.confusions:
             text = ", ".join(f"{k} {v}" for k, v in sorted(e.result.confusions.items()))
             print(f"{e.model} confusions (on a true box, IoU >= 0.5): {text}")
+    _print_insights(evaluations, dataset, store, args)
     for e in evaluations:
         state = "stored result (unchanged inputs)" if e.cached else f"{e.duration_s:.1f} s"
         print(f"{e.model}: run {e.run_id}, {state}")
     return 0
+
+
+def _print_insights(evaluations: list, dataset, store, args: argparse.Namespace) -> None:
+    """Error types and calibration per model; with two or more, each against the first."""
+    from cowdemo.evaluation.analysis import ERROR_LABELS, ERROR_TYPES
+    from cowdemo.evaluation.insights import compare_evaluations, error_types, score_calibration
+
+    names = [e.model for e in evaluations]
+    width = max(14, *(len(n) for n in names))
+    tides = [error_types(e, dataset) for e in evaluations]
+    print("error types (TIDE, IoU 0.5): AP50 gained if fixed (count)")
+    print(f"  {'':<28}" + "".join(f"{n:>{width + 2}}" for n in names))
+    for kind in ERROR_TYPES:
+        cells = "".join(f"{f'{t.delta_ap[kind]:.4f} ({t.counts[kind]})':>{width + 2}}"
+                        for t in tides)  # fmt: skip
+        print(f"  {ERROR_LABELS[kind]:<28}{cells}")
+    cells = "".join(f"{score_calibration(e, dataset).ece:>{width + 2}.4f}" for e in evaluations)
+    print(f"  {'calibration error (ECE)':<28}{cells}")
+    if len(evaluations) < 2 or args.bootstrap <= 0:
+        return
+    base = evaluations[0]
+    for other in evaluations[1:]:
+        comparison = compare_evaluations(base, other, dataset, n_boot=args.bootstrap,
+                                         seed=args.seed, store=store)
+        print(f"{other.model} vs {base.model} ({comparison.n_images} images, paired bootstrap, "
+              f"{comparison.n_boot} rounds, seed {comparison.seed}):")
+        for line in comparison.sentences():
+            print(f"  {line}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,4 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="re-run even if stored")
     parser.add_argument("--db", help="run database URL (default sqlite:///data/runs.sqlite)")
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                        help="rounds of the paired bootstrap that compares each model with the "
+                        "first (0: no comparison)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     parser.set_defaults(func=cmd_evaluate)

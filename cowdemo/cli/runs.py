@@ -22,7 +22,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     print(f"{'id':>5}  {'when':<19}  {'kind':<10}  {'model':<28}  {'dataset':<20}  {metric}")
     for r in runs:
         value = r.metrics.get(metric)
-        shown = "-" if value is None else f"{value:.4f}"
+        shown = "-" if value is None else "n/a" if value == -1 else f"{value:.4f}"
         print(f"{r.id:>5}  {r.when:<19}  {r.kind:<10}  {r.model:<28}  {r.dataset:<20}  {shown}")
     return 0
 
@@ -93,7 +93,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         # the same names `cowdemo evaluate` stores runs under, for a path or a name
         current = latest_run(store, "evaluation", model_name(args.model),
                              dataset_name(args.dataset))
-    verdict = check(store, current, args.baseline, args.metric, args.tolerance)
+    on = None
+    if args.significant:
+        from cowdemo.datasets import open_dataset
+
+        on = open_dataset(args.dataset)
+    verdict = check(store, current, args.baseline, args.metric, args.tolerance,
+                    significant_on=on, n_boot=args.bootstrap, seed=args.seed)
     print(verdict.report())
     return EXIT_REGRESSION if verdict.regressed else 0
 
@@ -138,6 +144,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     gate.add_argument("--current", choices=["evaluate", "latest"], default="evaluate",
                       help="evaluate now (stored result if inputs are unchanged) or take the "
                       "latest stored run")
+    gate.add_argument("--significant", action="store_true",
+                      help="fail only when the drop's paired bootstrap interval (over the "
+                      "dataset's images) excludes zero, i.e. the drop is unlikely to be chance")
+    gate.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                      help="bootstrap rounds for --significant")
+    gate.add_argument("--seed", type=int, default=0, help="bootstrap seed for --significant")
     gate.add_argument("--device", default="auto")
     gate.add_argument("--db")
     gate.set_defaults(func=cmd_check)

@@ -11,6 +11,14 @@ from cowdemo.evaluation.detection import STAT_NAMES
 from cowdemo.evaluation.runner import ModelEvaluation
 
 
+def shown(value: float | None, digits: int = 4) -> str:
+    """A metric for people: ``digits`` decimals, or "n/a" where there is no value (None, NaN,
+    or COCO's -1 for a size range or class without ground truth)."""
+    if value is None or value != value or value < 0:
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
 def stats_table(evaluations: Mapping[str, ModelEvaluation]) -> pd.DataFrame:
     """One row per model: the 12 stats (NaN where undefined), confusions, run id."""
     rows = []
