@@ -308,3 +308,23 @@ def test_report_lists_the_label_error_suspects_of_the_stored_runs(written):
     assert rows, "the fine-tune's confident boxes off every cow are suspects"
     assert [(r[0], r[1], r[4]) for r in rows] == [
         (s.kind, s.file_name, ", ".join(s.models)) for s in expected]
+
+
+def test_report_states_the_a_vs_b_interval_of_the_stored_runs(written):
+    from cowdemo.datasets.coco import CocoDataset
+    from cowdemo.evaluation.compare import compare_models
+    from cowdemo.evaluation.runner import load_evaluation
+
+    data, store = embedded(written["html"]), written["store"]
+    dataset = CocoDataset.load(written["inputs"]["dataset"])
+    results = []
+    for entry in data["evaluation"].values():
+        e = load_evaluation(store, entry["run"])
+        results.append([row for image_id, dets in e.predictions.items()
+                        for row in dets.to_coco_results(image_id, dataset.category_ids)])
+    expected = compare_models(dataset.coco, *results, names=MODELS, seed=0).sentences()
+    assert expected and data["interval"] == expected
+    import html as html_lib
+
+    for sentence in expected:
+        assert html_lib.escape(sentence) in written["html"]

@@ -138,6 +138,14 @@ def build_report(
         image_dataset, why = _dataset_for(eval_runs, dataset)
         if image_dataset is not None:
             body.append(sections.gallery_section(image_dataset, evaluations, gallery_images))
+            sentences = _interval_sentences(image_dataset, evaluations)
+            if sentences:
+                data["interval"] = sentences
+                # the interval's sentences replace the plain AP50 one
+                headline = body[0]
+                kept = [b for b in headline.blocks
+                        if not (isinstance(b, sections.Text) and b.kind == "sentence")]
+                headline.blocks[:] = [sections.Text(t, "sentence") for t in sentences] + kept
             suspects = _suspects(image_dataset, evaluations)
             if suspects is not None:
                 body.append(sections.suspects_section(image_dataset, suspects))
@@ -178,6 +186,26 @@ def build_report(
         subtitle=f"on {' and '.join(where)} · {created}" if where else created,
         data=data,
     )
+
+
+def _coco_results(dataset, evaluation) -> list[dict]:
+    return [row for image_id, dets in evaluation.predictions.items()
+            for row in dets.to_coco_results(image_id, dataset.category_ids)]
+
+
+def _interval_sentences(dataset, evaluations: Mapping[str, Any]) -> list[str]:
+    """B against A with a paired bootstrap interval over images, in plain sentences
+    (cowdemo.evaluation.compare; seed 0), for exactly two models."""
+    if len(evaluations) != 2:
+        return []
+    try:
+        from cowdemo.evaluation.compare import compare_models
+    except ImportError:
+        return []
+    (name_a, a), (name_b, b) = evaluations.items()
+    comparison = compare_models(dataset.coco, _coco_results(dataset, a),
+                                _coco_results(dataset, b), names=(name_a, name_b), seed=0)
+    return comparison.sentences()
 
 
 def _suspects(dataset, evaluations: Mapping[str, Any]) -> list | None:
