@@ -25,9 +25,10 @@ apt_install() {
     "${missing[@]}" >/dev/null
 }
 
-# System packages: fonts for drawn labels; chromium for the browser tests.
+# System packages: fonts for drawn labels; chromium for the browser tests and report PDFs;
+# poppler-utils (pdftoppm) for the report PDF test.
 system_pkgs=(fonts-dejavu-core)
-((want_test)) && system_pkgs+=(chromium fonts-noto-color-emoji)
+((want_test)) && system_pkgs+=(chromium fonts-noto-color-emoji poppler-utils)
 apt_install "${system_pkgs[@]}"
 
 if [[ ! -x .venv/bin/python ]]; then

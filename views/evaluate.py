@@ -17,6 +17,7 @@ from cowdemo.evaluation.analysis import (
 from cowdemo.evaluation.compare import Comparison
 from cowdemo.evaluation.detection import STAT_NAMES
 from cowdemo.evaluation.report import shown
+from cowdemo.ui import report as report_ui
 from cowdemo.ui.common import registry, resolved_device, show_error, sidebar
 from cowdemo.ui.evaluate import (
     comparison,
@@ -157,6 +158,8 @@ export[2].download_button(
     f"eval-{dataset_name}.html", "text/html",
 )  # fmt: skip
 st.caption("Each chart's camera button saves it as PNG.")
+report_ui.download_buttons(f"report-{dataset_name}", [e.run_id for e in evaluations.values()],
+                           key="evaluate-report")
 
 # --- boxes that look wrong in the dataset -------------------------------------------------------
 st.subheader("Boxes to check in the dataset")

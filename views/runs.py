@@ -8,6 +8,7 @@ from cowdemo import plots
 from cowdemo.errors import CowdemoError
 from cowdemo.regression import defined, diff_runs, flag_drops
 from cowdemo.runs import RunStore
+from cowdemo.ui import report as report_ui
 from cowdemo.ui.common import show_error, sidebar
 
 
@@ -103,3 +104,8 @@ changed[1].dataframe(pd.DataFrame([
 ]), hide_index=True)  # fmt: skip
 changed[2].markdown(f"**Tracks whose ID switches changed: {len(diff['tracks_changed'])}**")
 changed[2].dataframe(pd.DataFrame(diff["tracks_changed"]), hide_index=True)
+
+st.subheader("Report")
+st.caption("Runs A and B as one file to send: metrics side by side, charts, and for "
+           "evaluations the images where the two differ most.")
+report_ui.runs_report([a, b])

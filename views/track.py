@@ -7,6 +7,7 @@ import streamlit as st
 from cowdemo.errors import CowdemoError
 from cowdemo.tracking import nothing_tracked_reason
 from cowdemo.tracking.timeline import clicked_frame, timeline_figure
+from cowdemo.ui import report as report_ui
 from cowdemo.ui import track as ui
 from cowdemo.ui.common import resolved_device, show_error, sidebar
 from cowdemo.video import VIDEO_EXTENSIONS
@@ -97,15 +98,15 @@ if not needed <= approved:
             "once; after that every tracker setting applies immediately.")
     st.stop()
 
-found, reports = {}, []
+found, reports, run_ids = {}, [], []
 try:
     for _, model, _ in runs:
         if model not in found:
             found[model] = ui.detections(video, model, video_settings, device)
     for _, model, settings in runs:
         reports.append(ui.report(found[model], ui.tracks(found[model], settings), gt))
-        ui.remember_run(reports[-1], found[model], settings, video_settings, gt is not None,
-                        device)
+        run_ids.append(ui.remember_run(reports[-1], found[model], settings, video_settings,
+                                       gt is not None, device))
 except CowdemoError as exc:
     show_error(exc)
     st.stop()
@@ -217,6 +218,9 @@ st.subheader("Statistics")
 table = ui.stats_table(reports)
 st.dataframe(table, hide_index=True, width="stretch")
 st.download_button("Stats CSV", table.to_csv(index=False), "tracking-stats.csv", "text/csv")
+report_ui.download_buttons(f"report-{ui.slug(video.name)}", tracking_runs=run_ids,
+                           tracks=dict(zip(run_ids, reports)), video_path=video.path,
+                           key="track-report")
 for column, report in zip(st.columns(len(reports)), reports):
     with column:
         kind = "Id switches" if report.has_ground_truth else "Suspected switches"

@@ -2,7 +2,7 @@
 and exit 2.
 
 One module per subcommand (group) in this package: ``models``, ``predict``, ``evaluate``,
-``runs`` (``runs ...`` and ``check``), ``datasets``, ``track``, ``train``. Each has
+``runs`` (``runs ...`` and ``check``), ``datasets``, ``track``, ``train``, ``report``. Each has
 ``register(subparsers)``; this module only builds the parser and maps errors to exit codes.
 """
 
@@ -28,6 +28,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "cowdemo.cli.track",
     "cowdemo.cli.train",
     "cowdemo.cli.export",
+    "cowdemo.cli.report",
 ]
 
 

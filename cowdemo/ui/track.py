@@ -403,18 +403,18 @@ def remember_run(
     video_settings: VideoSettings,
     with_gt: bool,
     device: str,
-) -> None:
+) -> int:
     """Store this tracking run in the run history once per session and inputs (the page
-    re-tracks on every settings change; each distinct setting is one run)."""
+    re-tracks on every settings change; each distinct setting is one run); its run id."""
     from cowdemo.runs import canonical_json
     from cowdemo.tracking.history import record_tracking_run
 
     config = {"tracker": settings.to_dict(), "video": video_settings.to_dict(), "gt": with_gt}
     key = f"{found.key}|{canonical_json(config)}"
-    done = st.session_state.setdefault("_tracking_runs_recorded", set())
+    done = st.session_state.setdefault("_tracking_run_ids", {})
     if key not in done:
-        record_tracking_run(report, found, config, device=device)
-        done.add(key)
+        done[key] = record_tracking_run(report, found, config, device=device)
+    return done[key]
 
 
 def send_frames(video: VideoChoice, runs, reports, found, cfg) -> None:
