@@ -179,17 +179,32 @@ class Check:
         return figures
 
     def predict_yolox_pytorch(self) -> dict:
+        """The PyTorch YOLOX backend: a ready registry entry (official .pth), else the ONNX
+        export turned into a PyTorch module (the Fine-tune path)."""
         from cowdemo.box import DetectorBox
+        from cowdemo.coco import COCO_CLASSES
         from cowdemo.models.registry import list_models
+        from cowdemo.models.yolox_torch import (
+            YoloxTorchDetector,
+            module_from_onnx,
+            yolox_available,
+        )
 
-        ready = [m.name for m in list_models() if m.name.startswith("yolox-")
-                 and m.name.endswith("-coco") and m.status == "ready"]
-        if not ready:
-            raise Skip("no YOLOX PyTorch model is ready (its backend or its .pth weights are "
-                       "missing)")
-        box = DetectorBox(ready[0], device=self.device, score_threshold=0.0)
+        ok, why = yolox_available()
+        if not ok:
+            raise Skip(why)
+        ready = [m.name for m in list_models() if m.kind == "yolox-coco" and m.status == "ready"]
+        if ready:
+            box, source = DetectorBox(ready[0], device=self.device, score_threshold=0.0), ready[0]
+        else:
+            onnx = self.yolox_onnx()
+            module, info = module_from_onnx(onnx)
+            detector = YoloxTorchDetector("yolox-from-onnx", module, COCO_CLASSES,
+                                          info.input_size, device=self.device,
+                                          mixed_precision=self.device.startswith("cuda"))
+            box, source = DetectorBox(detector, score_threshold=0.0), f"{onnx.name} in PyTorch"
         figures = self.predict_figures(box, 4 if self.dry_run else 64, 2 if self.dry_run else 16)
-        return {"model": ready[0], **figures}
+        return {"model": source, **figures}
 
     def train(self, base: str, out: str, *extra: str) -> dict:
         iterations = "3" if self.dry_run else "20"
@@ -226,7 +241,7 @@ class Check:
         target = self.checkpoints / onnx.name
         if not target.exists():
             target.write_bytes(onnx.read_bytes())
-        return self.train(onnx.name, "gpu-check-yolox")
+        return self.train(onnx.stem, "gpu-check-yolox")
 
     def ddp(self) -> dict:
         self.write_base("frcnn-mobilenet-v3", "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth")

@@ -37,6 +37,11 @@ def test_dry_run_passes_every_step_it_can_and_writes_one_summary(tmp_path):
     track = steps["track: synthetic clip with ground truth"]
     if track["status"] == "pass":
         assert track["figures"]["frames"] == 20
+    if (REPO.parent / "shared/models/yolox-nano/yolox_nano.onnx").is_file():
+        for name in ("predict: YOLOX ONNX, batched", "predict: YOLOX PyTorch, batched",
+                     "train: YOLOX, AMP"):
+            assert steps[name]["status"] == "pass", steps[name]
+        assert steps["train: YOLOX, AMP"]["figures"]["iterations"] == 3
     bench = steps["benchmarks: --device variants"]
     assert bench["status"] == "pass" and bench["figures"]["rows"], bench
     assert f"{summary['passed']} passed, 0 failed" in run.stdout

@@ -91,10 +91,15 @@ def _field_problem(data: dict) -> str:
         return f"'classes' must be a non-empty list of class names, not {classes!r:.60}"
     if not isinstance(data["architecture"], str):
         return f"'architecture' must be a name, not {data['architecture']!r:.60}"
-    try:
-        get_architecture(data["architecture"])
-    except CowdemoError as exc:
-        return str(exc).rstrip(".")
+    from cowdemo.models.yolox_torch import SIZES, architecture_name
+
+    yolox = {architecture_name(size) for size in SIZES}
+    if data["architecture"] not in yolox:
+        try:
+            get_architecture(data["architecture"])
+        except CowdemoError as exc:
+            return str(exc).rstrip(".").replace(": choose one of ", ": choose one of "
+                                                + ", ".join(sorted(yolox)) + ", ")
     if not isinstance(data.get("metadata", {}), dict):
         return f"'metadata' must be a mapping, not {data['metadata']!r:.60}"
     if not isinstance(data.get("base_model", ""), str):
