@@ -27,6 +27,7 @@ from cowdemo.ui.finetune import (
     store_datasets,
     trainable,
 )
+from cowdemo.ui.weights_upload import weights_uploader
 
 cfg = sidebar()
 st.title("🎯 Fine-tune")
@@ -155,6 +156,8 @@ def new_job_form() -> None:
 
 with st.expander("New fine-tune", expanded=not running):
     new_job_form()
+with st.expander("Add model weights (.pth, .pt, .onnx)", key="finetune_weights_panel"):
+    weights_uploader("finetune_weights")
 
 
 # --- one job, live -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import streamlit as st
 from cowdemo.datasets.store import data_dir
 from cowdemo.ui import home as page
 from cowdemo.ui.common import checkpoints_dir, registry, show_error, sidebar
+from cowdemo.ui.weights_upload import weights_uploader
 
 st.title("🐄 cowdemo")
 st.markdown(page.LOOP)
@@ -38,6 +39,8 @@ missing = page.how_to_get(specs)
 if missing:
     with st.expander(f"How to get the {len(missing)} model(s) not ready", expanded=not ready):
         st.markdown("\n".join(missing))
+with st.expander("Add model weights (.pth, .pt, .onnx)", key="home_weights_panel"):
+    weights_uploader("home_weights")
 if datasets:
     st.subheader("Datasets")
     st.dataframe(
