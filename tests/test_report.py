@@ -328,3 +328,26 @@ def test_report_states_the_a_vs_b_interval_of_the_stored_runs(written):
 
     for sentence in expected:
         assert html_lib.escape(sentence) in written["html"]
+
+
+def test_report_shows_the_error_types_and_calibration_of_the_stored_runs(written):
+    from cowdemo.datasets.coco import CocoDataset
+    from cowdemo.evaluation.analysis import ERROR_LABELS, ERROR_TYPES
+    from cowdemo.evaluation.insights import error_types, score_calibration
+    from cowdemo.evaluation.runner import load_evaluation
+
+    data, store = embedded(written["html"]), written["store"]
+    dataset = CocoDataset.load(written["inputs"]["dataset"])
+    tables = html_tables(written["html"])
+    header, *rows = tables["error_types"]
+    assert [r[0] for r in rows] == [ERROR_LABELS[t] for t in ERROR_TYPES]
+    calibration = {r[0]: r for r in tables["calibration"][1:]}
+    for i, (model, entry) in enumerate(data["evaluation"].items()):
+        e = load_evaluation(store, entry["run"])
+        tide, cal = error_types(e, dataset), score_calibration(e, dataset)
+        assert header[1 + 2 * i] == f"{model}: AP50 gained if fixed"
+        for row, t in zip(rows, ERROR_TYPES):
+            assert row[1 + 2 * i] == f"{tide.delta_ap[t]:.4f}"
+            assert row[2 + 2 * i] == str(int(tide.counts[t]))
+        assert calibration[model][1] == f"{cal.ece:.3f}"
+    assert sum(int(r[2]) + int(r[4]) for r in rows) > 0, "the small models make errors"

@@ -137,6 +137,7 @@ def build_report(
                  sections.per_class_section(runs, results)]
         image_dataset, why = _dataset_for(eval_runs, dataset)
         if image_dataset is not None:
+            body.append(sections.errors_section(image_dataset, evaluations))
             body.append(sections.gallery_section(image_dataset, evaluations, gallery_images))
             sentences = _interval_sentences(image_dataset, evaluations)
             if sentences:

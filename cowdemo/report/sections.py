@@ -370,3 +370,31 @@ def suspects_section(dataset, suspects: Sequence[Any], count: int = 8) -> Sectio
         Table(["kind", "image", "class", "score", "models", "rank"], rows, name="suspects",
               digits=3),
     ])  # fmt: skip
+
+
+def errors_section(dataset, evaluations: Mapping[str, Any]) -> Section:
+    """Why boxes are wrong (TIDE error types: the AP50 each costs, and how many) and whether
+    scores can be trusted (reliability diagram, expected calibration error), per model: the
+    same numbers as the Evaluate page (cowdemo.evaluation.insights)."""
+    from cowdemo.evaluation.analysis import ERROR_LABELS, ERROR_TYPES
+    from cowdemo.evaluation.insights import error_types, score_calibration
+
+    tides = {name: error_types(e, dataset) for name, e in evaluations.items()}
+    calibrations = {name: score_calibration(e, dataset) for name, e in evaluations.items()}
+    rows = [[ERROR_LABELS[t], *[v for tide in tides.values()
+                               for v in (tide.delta_ap[t], int(tide.counts[t]))]]
+            for t in ERROR_TYPES]  # fmt: skip
+    columns = ["error type", *[f"{name}: {what}" for name in tides
+                               for what in ("AP50 gained if fixed", "count")]]  # fmt: skip
+    calibration_rows = [[name, c.ece, c.mce, int(c.num_detections)]
+                        for name, c in calibrations.items()]
+    return Section("errors", "Why boxes are wrong, and can the scores be trusted", [
+        Chart(plots.error_types(tides), "Each bar: how much AP50 would rise if every error of "
+              "that type were fixed (TIDE, foreground IoU 0.5, background 0.1); the number on "
+              "top is how many boxes make that error."),
+        Table(columns, rows, digits=4, name="error_types"),
+        Chart(plots.reliability(calibrations), "Points on the dashed diagonal mean a score of "
+              "0.8 is right 80% of the time; below it, the model is over-confident."),
+        Table(["model", "expected calibration error", "largest bin error", "boxes"],
+              calibration_rows, digits=3, name="calibration"),
+    ])  # fmt: skip
