@@ -66,3 +66,22 @@ def _isolated_data_dir(tmp_path_factory):
         os.environ.pop("COWDEMO_DATA", None)
     else:
         os.environ["COWDEMO_DATA"] = previous
+
+
+#: The longest test files (a fine-tune, Chromium sessions), started first: pytest-xdist hands
+#: out whole files in collection order (`--dist loadfile`), so long ones left to the end would
+#: keep one worker busy while the other idles.
+LONGEST_FIRST = (
+    "test_yolox_training.py", "test_training_learning.py", "test_training_disk.py",
+    "test_gpu_check.py", "test_report.py", "test_training_ddp.py", "test_training_jobs.py",
+    "browser/",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        return next((i for i, key in enumerate(LONGEST_FIRST) if key in path),
+                    len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the order within a file and among the rest is kept

@@ -139,7 +139,7 @@ def test_an_exported_fine_tune_loads_in_the_onnx_backend_and_equals_pytorch(runs
     run = subprocess.run([sys.executable, "-m", "cowdemo.cli", "export", result.name,
                           "--format", "onnx"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    path = result.checkpoint.with_suffix(".onnx")
+    path = result.checkpoint.with_name(f"{result.checkpoint.stem}-onnx.onnx")
     assert run.stdout.strip() == f"wrote {path}"
     onnx_detector = YoloxOnnxDetector(path)
     assert onnx_detector.classes == ("cow",) and onnx_detector.input_size == (192, 192)
@@ -149,6 +149,7 @@ def test_an_exported_fine_tune_loads_in_the_onnx_backend_and_equals_pytorch(runs
     got = onnx_detector.session.run(None, {"images": chw[None]})[0]
     assert float(np.abs(got - expected).max()) <= 1e-3
     assert find_model(path.stem).kind == "onnx-yolox", "listed with the ONNX models"
+    assert find_model(result.name).kind == "checkpoint", "the fine-tune keeps its own name"
 
 
 def test_export_refuses_what_is_not_a_yolox_fine_tune(env, onnx_base):

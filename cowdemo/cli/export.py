@@ -18,5 +18,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a YOLOX fine-tune to ONNX")
     p.add_argument("name", help="the fine-tune (registry name or checkpoints/NAME.pt)")
     p.add_argument("--format", choices=("onnx",), default="onnx")
-    p.add_argument("--out", help="output file (default: beside the checkpoint, .onnx)")
+    p.add_argument("--out", help="output file (default: NAME-onnx.onnx beside the checkpoint)")
     p.set_defaults(func=cmd_export)

@@ -38,7 +38,8 @@ def export_onnx(name: str, out: str | Path | None = None) -> Path:
                            f"{' ' + spec.architecture if spec.architecture else ''}): only "
                            "YOLOX checkpoints export to ONNX.")
     detector = load_yolox_checkpoint_detector(spec.path, "cpu", name=spec.name)
-    target = Path(out) if out else Path(spec.path).with_suffix(".onnx")
+    # NAME-onnx.onnx: a model name of its own in the registry, beside the NAME checkpoint
+    target = Path(out) if out else Path(spec.path).with_name(f"{Path(spec.path).stem}-onnx.onnx")
     module = detector.module.eval()
     module.head.decode_in_inference = False
     dummy = torch.zeros(1, 3, *detector.input_size)

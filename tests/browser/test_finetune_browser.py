@@ -81,7 +81,9 @@ def test_start_watch_reload_and_stop_a_job(page, server_factory, demo_checkpoint
 
         page.reload()
         wait_for_app(page)
-        page.get_by_text(re.compile(r"browser-cows · (training|evaluating|saving)")).wait_for()
+        # any state of a running job (the status file says what it does at that instant)
+        page.get_by_text(re.compile(
+            r"browser-cows · (training|evaluat\w+|saving|importing|starting)")).wait_for()
         after_reload = _wait_until(lambda: (n := _iteration(page, progress, PROGRESS)) >= 0
                                    and n + 1, 60, "the job after the reload") - 1
         assert after_reload >= later - 1, "the same job, still going"
