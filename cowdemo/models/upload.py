@@ -131,7 +131,8 @@ def install_weights(name: str, data: bytes, folder: str | Path | None = None, *,
             else:
                 what = _check_checkpoint(temp, base)
         except CowdemoError as exc:  # name the user's file, not the temporary one
-            raise CowdemoError(str(exc).replace(str(temp), base)) from None
+            text = re.sub(r"\S*\.upload-[A-Za-z0-9_]+(\.(onnx|pth|pt))?", base, str(exc))
+            raise CowdemoError(text) from None
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)

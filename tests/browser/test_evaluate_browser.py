@@ -112,9 +112,16 @@ def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoi
     page.get_by_role("heading", name="Gallery").wait_for(timeout=60_000)
     wait_for_app(page)
     sort = page.locator('[data-testid="stSelectbox"]').filter(has_text="Sort images by")
-    chosen = sort.evaluate("el => el.innerText + ' ' + Array.from(el.querySelectorAll('input'))"
-                           ".map(i => i.value + ' ' + (i.getAttribute('aria-label') || ''))"
-                           ".join(' ')")
+    script = ("el => el.innerText + ' ' + Array.from(el.querySelectorAll('input'))"
+              ".map(i => i.value + ' ' + (i.getAttribute('aria-label') || '')).join(' ')")
+    # the page may still be re-running with one model: wait for its sort box to say so
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stSelectbox"]')]
+            .filter(e => e.innerText.includes('Sort images by'))
+            .some(e => (e.innerText + ' ' + [...e.querySelectorAll('input')]
+                .map(i => i.value + ' ' + (i.getAttribute('aria-label') || '')).join(' '))
+                .includes('errors of cows-finetuned'))""", timeout=60_000)
+    chosen = sort.evaluate(script)
     assert "errors of cows-finetuned" in chosen and "difference" not in chosen, chosen
     assert page.get_by_text("Better than", exact=False).count() == 0
     screenshot(page, "evaluate-one-model")
