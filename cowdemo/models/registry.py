@@ -72,34 +72,32 @@ DETECTRON2_NAME = "d2-frcnn-r50-fpn-3x-coco"
 DEFAULT_MODEL = "frcnn-r50-fpn-coco"
 
 
+def _weights_status(name: str, url: str, folder: Path) -> tuple[str, str, Path | None]:
+    """(status, reason, local file) of a built-in model whose weights file is ``url``'s: ready
+    when the file is in ``folder`` or torch's cache, else downloaded on first use or, offline,
+    unavailable with the exact file to put where."""
+    filename = Path(urlparse(url).path).name
+    local = next(
+        (p for p in (folder / filename, torch_cache_dir() / filename) if p.is_file()), None
+    )
+    reason = missing_weights_message(name, filename, url, folder)
+    if local is not None:
+        return READY, "", local
+    if offline():
+        return UNAVAILABLE, reason, None
+    return MISSING, reason + " (downloaded on first use when online)", None
+
+
 def _builtin_specs(folder: Path) -> list[ModelSpec]:
     specs = []
     for name, arch_name in BUILTIN_COCO.items():
         arch = ARCHITECTURES[arch_name]
-        filename = Path(urlparse(arch.coco_url).path).name
-        local = next(
-            (p for p in (folder / filename, torch_cache_dir() / filename) if p.is_file()), None
-        )
-        reason = missing_weights_message(name, filename, arch.coco_url, folder)
-        if local is not None:
-            status, reason = READY, ""
-        elif offline():
-            status = UNAVAILABLE
-        else:
-            status, reason = MISSING, reason + " (downloaded on first use when online)"
+        status, reason, local = _weights_status(name, arch.coco_url, folder)
         specs.append(
-            ModelSpec(
-                name,
-                "torchvision-coco",
-                f"{arch.description}; COCO box AP {arch.coco_box_ap}",
-                COCO_CLASSES,
-                status,
-                reason,
-                local,
-                arch_name,
-                url=arch.coco_url,
-            )
-        )
+            ModelSpec(name, "torchvision-coco",
+                      f"{arch.description}; COCO box AP {arch.coco_box_ap}", COCO_CLASSES,
+                      status, reason, local, arch_name, url=arch.coco_url)
+        )  # fmt: skip
     return specs
 
 
@@ -110,19 +108,9 @@ def _builtin_yolox_specs(folder: Path) -> list[ModelSpec]:
     specs = []
     for name, size_name in BUILTIN_YOLOX.items():
         size = SIZES[size_name]
-        filename = Path(urlparse(size.url).path).name
-        local = next(
-            (p for p in (folder / filename, torch_cache_dir() / filename) if p.is_file()), None
-        )
-        reason = missing_weights_message(name, filename, size.url, folder)
+        status, reason, local = _weights_status(name, size.url, folder)
         if not ok:
             status, reason = UNAVAILABLE, why
-        elif local is not None:
-            status, reason = READY, ""
-        elif offline():
-            status = UNAVAILABLE
-        else:
-            status, reason = MISSING, reason + " (downloaded on first use when online)"
         specs.append(
             ModelSpec(name, "yolox-coco", f"YOLOX-{size_name.capitalize()} in PyTorch "
                       f"({size.input_size} px); COCO box AP {size.coco_ap}", COCO_CLASSES,
