@@ -121,7 +121,8 @@ def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoi
             .some(e => (e.innerText + ' ' + [...e.querySelectorAll('input')]
                 .map(i => i.value + ' ' + (i.getAttribute('aria-label') || '')).join(' '))
                 .includes('errors of cows-finetuned'))""", timeout=60_000)
-    chosen = sort.evaluate(script)
+    wait_for_app(page)  # the rerun ends: the previous run's elements are gone
+    chosen = sort.last.evaluate(script)
     assert "errors of cows-finetuned" in chosen and "difference" not in chosen, chosen
     assert page.get_by_text("Better than", exact=False).count() == 0
     screenshot(page, "evaluate-one-model")
