@@ -27,9 +27,11 @@ def draw_detections(
     detections: Detections,
     show_scores: bool = True,
     thickness: int | None = None,
+    copy: bool = True,
 ) -> np.ndarray:
-    """A copy of the RGB ``image`` with each box outlined and labelled "cow 0.92" (or "#7 cow")."""
-    canvas = np.ascontiguousarray(image.copy())
+    """A copy of the RGB ``image`` with each box outlined and labelled "cow 0.92" (or "#7 cow");
+    with ``copy=False`` (a contiguous canvas the caller owns) drawn on ``image`` itself."""
+    canvas = np.ascontiguousarray(image.copy()) if copy else image
     h, w = canvas.shape[:2]
     thickness = thickness or max(2, round(min(h, w) / 250))
     font_scale = max(0.45, min(h, w) / 900)

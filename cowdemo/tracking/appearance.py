@@ -31,8 +31,7 @@ def coat_signatures(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
     out = np.zeros((len(boxes), EMBEDDING_SIZE), np.float32)
     if not len(boxes):
         return out
-    index = colour_index(image)
-    h, w = index.shape
+    h, w = image.shape[:2]
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
     half = (boxes[:, 2:] - boxes[:, :2]) * INNER
     lo = np.floor(centre - half).astype(np.int64)
@@ -42,7 +41,7 @@ def coat_signatures(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
     for i, ((x1, y1), (x2, y2)) in enumerate(zip(lo, hi)):
         area = (x2 - x1) * (y2 - y1)
         step = max(1, int(np.sqrt(area / MAX_SAMPLES)))
-        patch = index[y1:y2:step, x1:x2:step]
+        patch = colour_index(image[y1:y2:step, x1:x2:step])  # the box's pixels only
         counts = np.bincount(patch.ravel(), minlength=EMBEDDING_SIZE).astype(np.float32)
         out[i] = np.sqrt(counts / max(counts.sum(), 1.0))
     return out

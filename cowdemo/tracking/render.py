@@ -62,7 +62,7 @@ def draw_tracked(
                 points = np.asarray([p[1:] for p in trail], np.int32).reshape(-1, 1, 2)
                 cv2.polylines(canvas, [points], False, color_for(f"track-{track_id}"),
                               thickness, cv2.LINE_AA)  # fmt: skip
-    return draw_detections(canvas, dets, show_scores=False) if len(dets) else canvas
+    return draw_detections(canvas, dets, show_scores=False, copy=False) if len(dets) else canvas
 
 
 def reader_for(source: VideoSource, tracks: Tracks, name: str | None = None) -> VideoReader:
