@@ -10,7 +10,7 @@ bash scripts/setup.sh --test
 # COWDEMO_TEST_WORKERS=0 runs them in this process. One math thread per process while workers
 # share the cores (measured here: 2 workers x 1 thread run CPU-bound tests ~20% faster than
 # 2 x 2 threads fighting over 2 cores).
-workers=${COWDEMO_TEST_WORKERS:-0}
+workers=${COWDEMO_TEST_WORKERS:-2}
 if [[ $workers != 0 ]]; then
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 fi

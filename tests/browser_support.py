@@ -98,3 +98,34 @@ def wait_for_app(page) -> None:
 def copy_model(src: Path, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copy2(src, folder / src.name))
+
+
+def fill_field(page, field, value: str, attempts: int = 3) -> None:
+    """Type ``value`` into ``field`` (a locator), press Enter and wait for the rerun; typed
+    again when a rerun that was already under way redrew the field with its old value (the
+    keystrokes then reach a widget that is being replaced)."""
+    for _ in range(attempts):
+        wait_for_app(page)
+        field.fill(value)
+        field.press("Enter")
+        wait_for_app(page)
+        if field.input_value() == value:
+            return
+    raise AssertionError(f"the field kept {field.input_value()!r} instead of {value!r}")
+
+
+def click_until(page, button, shown, attempts: int = 3, timeout: float = 30_000) -> None:
+    """Click ``button`` until ``shown`` (a locator of what the click brings) appears; clicked
+    again only while the button is still there and nothing came (a rerun that redrew the button
+    as the click landed loses it, as Streamlit does for any click during a rerun)."""
+    for attempt in range(attempts):
+        wait_for_app(page)
+        if shown.count():
+            return
+        button.click()
+        try:
+            shown.first.wait_for(timeout=timeout)
+            return
+        except Exception:  # playwright's TimeoutError: try again while the button is there
+            if attempt == attempts - 1 or not button.count():
+                raise

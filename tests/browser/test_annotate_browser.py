@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 import pytest
-from browser_support import copy_model, screenshot, wait_for_app
+from browser_support import click_until, copy_model, screenshot, wait_for_app
 from helpers import cow_photo_path, shared_path
 from PIL import Image
 from playwright.sync_api import expect
@@ -162,9 +162,9 @@ def test_fresh_install_work_left_pre_annotation_and_adding_images(page, server_f
     wait_for_app(page)
     page.get_by_text("cow-photo.jpg · 1140×760 px · not done yet").wait_for()
     page.get_by_text("No boxes on this image yet.").wait_for()
-    wait_for_app(page)  # the canvas's first render reruns the page: a click then is lost
-    page.get_by_role("button", name="Start from model predictions").click()
-    page.get_by_text(re.compile(r"yolox_nano: added 1 box with score ≥ 0\.50")).wait_for()
+    # the canvas's first render reruns the page: a click during that rerun is lost
+    click_until(page, page.get_by_role("button", name="Start from model predictions"),
+                page.get_by_text(re.compile(r"yolox_nano: added 1 box with score ≥ 0\.50")))
     wait_for_app(page)
     assert [c for c, _ in store.boxes("synthetic-sample", SAMPLE_DONE + 1)] == ["cow"]
     page.get_by_text("1 box, all saved").wait_for()

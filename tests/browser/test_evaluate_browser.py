@@ -4,14 +4,22 @@ open on the Annotate page."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from browser_support import screenshot, wait_for_app
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cowdemo.datasets.coco import CocoDataset
 from cowdemo.datasets.store import DatasetStore
 from cowdemo.datasets.synthetic import make_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ALL_CAPTIONS_END = """end => {
+    const captions = [...document.querySelectorAll('[data-testid="stImageCaption"]')];
+    return captions.length > 0 && captions.every(c => c.innerText.endsWith(end));
+}"""
 
 
 def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoints, tmp_path):
@@ -68,6 +76,9 @@ def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoi
     page.mouse.click(where["x"] + where["width"] / 2, where["y"] + where["height"] / 2)
     wait_for_app(page)
     page.get_by_text("image(s) with poor box (right class) boxes").wait_for()
+    wait_for_app(page)
+    with contextlib.suppress(PlaywrightTimeout):  # stale captions of the last run linger a moment
+        page.wait_for_function(ALL_CAPTIONS_END, arg=" poor box (right class)", timeout=30_000)
     captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
     assert captions and all(c.endswith(" poor box (right class)") for c in captions), captions
     # choosing an error type filters the gallery to those boxes
@@ -78,6 +89,9 @@ def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoi
         screenshot(page, "evaluate-choose-type")
     wait_for_app(page)
     page.get_by_text("image(s) with missed boxes").wait_for()
+    wait_for_app(page)
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(ALL_CAPTIONS_END, arg=" missed", timeout=30_000)
     captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
     assert captions and all(c.endswith(" missed") for c in captions), captions
     screenshot(page, "evaluate-missed")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_support import copy_model, screenshot, wait_for_app
+from browser_support import click_until, copy_model, fill_field, screenshot, wait_for_app
 from training_support import BASE_FILE
 
 from cowdemo.training.jobs import Job
@@ -56,16 +56,11 @@ def test_start_watch_reload_and_stop_a_job(page, server_factory, demo_checkpoint
         page.goto(f"{server.url}/fine-tune")
         wait_for_app(page)
         page.get_by_role("heading", name="🎯 Fine-tune").wait_for()
-        for label, value in (("Iterations", "200"), ("Image size", "128")):
-            field = page.get_by_label(label, exact=True)
-            field.fill(value)
-            field.press("Enter")
-            wait_for_app(page)
-        name = page.get_by_label("New model name", exact=True)
-        name.fill("browser-cows")
-        name.press("Enter")
-        wait_for_app(page)
-        page.get_by_role("button", name="Start fine-tuning").click()
+        for label, value in (("Iterations", "200"), ("Image size", "128"),
+                             ("New model name", "browser-cows")):
+            fill_field(page, page.get_by_label(label, exact=True), value)
+        click_until(page, page.get_by_role("button", name="Start fine-tuning"),
+                    page.get_by_text(re.compile(r"browser-cows · ")))
 
         progress = '[data-testid="stProgress"]'
         first = _wait_until(lambda: _iteration(page, progress, PROGRESS) >= 1, 240,
@@ -90,8 +85,9 @@ def test_start_watch_reload_and_stop_a_job(page, server_factory, demo_checkpoint
         assert server.alive()
         screenshot(page, "finetune-reloaded")
 
-        page.get_by_role("button", name="Stop").click()
-        page.get_by_text(re.compile(r"browser-cows · stopped")).wait_for(timeout=120_000)
+        click_until(page, page.locator('[data-testid="stMainBlockContainer"]')
+                    .get_by_role("button", name="Stop"),
+                    page.get_by_text(re.compile(r"browser-cows · stopped")), timeout=120_000)
         page.get_by_role("button", name="Resume").wait_for()
         screenshot(page, "finetune-stopped")
         assert (checkpoints / "browser-cows.training" / "last.pt").is_file()
