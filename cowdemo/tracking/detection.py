@@ -274,7 +274,12 @@ def worker_detectors(detector: Detector, workers: int) -> list[Detector]:
     if workers > 1 and not detector.device.startswith("cuda") and hasattr(detector,
                                                                           "with_threads"):
         threads = max(1, (os.cpu_count() or 1) // workers)
-        return [detector.with_threads(threads) for _ in range(workers)]
+        # Kept on the detector: a new session costs ~20 ms and a slow first run, per video.
+        copies = detector.__dict__.setdefault("_worker_copies", {})
+        key = (threads, workers)
+        if key not in copies:
+            copies[key] = [detector.with_threads(threads) for _ in range(workers)]
+        return copies[key]
     return [detector] * workers
 
 
