@@ -140,7 +140,6 @@ for column, (model, cal) in zip(st.columns(len(models)), calibrations.items()):
                   help="Average gap between a box's score and how often boxes with that score "
                   "are right (IoU 0.5), weighted by how many boxes each score bin holds. 0 is "
                   "perfect.")
-figures += [plots.error_types(tides), plots.reliability(calibrations)]
 table = report.stats_table(evaluations)
 shown_table = table.copy()
 for stat in STAT_NAMES:  # "n/a" where the dataset has nothing to score, as everywhere
@@ -152,12 +151,8 @@ export[0].download_button("Stats CSV", table.to_csv(index=False), f"eval-{datase
                           "text/csv")
 export[1].download_button("Per-class CSV", report.per_class_table(evaluations).to_csv(index=False),
                           f"eval-{dataset_name}-classes.csv", "text/csv")
-export[2].download_button(
-    "Report HTML (charts)",
-    report.report_html(f"cowdemo evaluation on {dataset_name}", table, figures),
-    f"eval-{dataset_name}.html", "text/html",
-)  # fmt: skip
-st.caption("Each chart's camera button saves it as PNG.")
+st.caption("Each chart's camera button saves it as PNG; the report below holds them all, for "
+           "people without the app.")
 report_ui.download_buttons(f"report-{dataset_name}", [e.run_id for e in evaluations.values()],
                            key="evaluate-report")
 

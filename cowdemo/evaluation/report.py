@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from cowdemo.evaluation.detection import STAT_NAMES
 from cowdemo.evaluation.runner import ModelEvaluation
@@ -58,13 +57,3 @@ def image_errors(evaluations: Mapping[str, ModelEvaluation]) -> pd.DataFrame:
         row["difference"] = max(errors) - min(errors) if errors else 0
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def report_html(title: str, table: pd.DataFrame, figures: list[go.Figure]) -> str:
-    """A standalone HTML report: the stats table and every chart (plotly.js inlined once)."""
-    parts = [f"<h1>{title}</h1>", table.to_html(index=False, float_format=lambda v: f"{v:.4f}")]
-    for i, fig in enumerate(figures):
-        parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))
-    return "<!doctype html><html><head><meta charset='utf-8'></head><body>" + "".join(
-        parts
-    ) + "</body></html>"
