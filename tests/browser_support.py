@@ -87,12 +87,41 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+# Idle: Streamlit's own script state on the app root says no run is under way, starting
+# ("initial" before the first run, "rerunRequested" while a rerun the page asked for has not
+# begun) or stopping, and the running indicator is gone.
+IDLE = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const state = app && app.getAttribute('data-test-script-state');
+    return !['initial', 'running', 'rerunRequested', 'stopRequested'].includes(state)
+        && !document.querySelector('[data-testid="stStatusWidget"]');
+}"""
+
+
 def wait_for_app(page) -> None:
     """Wait until Streamlit has finished running the script (no running indicator)."""
     page.wait_for_selector('[data-testid="stApp"]')
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000
-    )
+    page.wait_for_function(IDLE, timeout=120_000)
+
+
+# True once the element has kept its place and size on screen for 5 animation frames in a row
+# (an expander above it that opens or closes, or a chart still laying out, moves it for a few
+# frames). An element handle, not a selector: components draw into shadow roots, out of
+# document.querySelector's reach.
+_SETTLED = """(el) => {
+    const r = el.getBoundingClientRect(), where = `${r.x},${r.y},${r.width},${r.height}`;
+    el.__settled = where === el.__settledAt ? (el.__settled || 0) + 1 : 0;
+    el.__settledAt = where;
+    return el.__settled >= 5;
+}"""
+
+
+def settled_box(page, locator) -> dict[str, float]:
+    """``locator``'s bounding box once scrolled into view and no longer moving: what a click by
+    position needs (a box read while the layout moves sends the click elsewhere)."""
+    locator.scroll_into_view_if_needed()
+    page.wait_for_function(_SETTLED, arg=locator.element_handle(), polling="raf")
+    return locator.bounding_box()
 
 
 def copy_model(src: Path, folder: Path) -> Path:
@@ -115,16 +144,26 @@ def fill_field(page, field, value: str, attempts: int = 3) -> None:
 
 
 def click_until(page, button, shown, attempts: int = 3, timeout: float = 30_000) -> None:
-    """Click ``button`` until ``shown`` (a locator of what the click brings) appears; clicked
-    again only while the button is still there and nothing came (a rerun that redrew the button
-    as the click landed loses it, as Streamlit does for any click during a rerun)."""
+    """Click ``button`` until ``shown`` appears: a locator of what the click brings, or a
+    JavaScript predicate (``"() => ..."``) that turns true. Clicked again only while the button
+    is still there and nothing came (a rerun that redrew the button as the click landed loses
+    it, as Streamlit does for any click during a rerun)."""
+    def came() -> bool:
+        return bool(page.evaluate(shown) if isinstance(shown, str) else shown.count())
+
+    def wait() -> None:
+        if isinstance(shown, str):
+            page.wait_for_function(shown, timeout=timeout)
+        else:
+            shown.first.wait_for(timeout=timeout)
+
     for attempt in range(attempts):
         wait_for_app(page)
-        if shown.count():
+        if came():
             return
         button.click()
         try:
-            shown.first.wait_for(timeout=timeout)
+            wait()
             return
         except Exception:  # playwright's TimeoutError: try again while the button is there
             if attempt == attempts - 1 or not button.count():

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 import pytest
-from browser_support import click_until, copy_model, screenshot, wait_for_app
+from browser_support import click_until, copy_model, screenshot, settled_box, wait_for_app
 from helpers import cow_photo_path, shared_path
 from PIL import Image
 from playwright.sync_api import expect
@@ -59,10 +59,47 @@ def drag(page, start: tuple[float, float], end: tuple[float, float], steps: int 
 
 def canvas_origin(page) -> tuple[float, float]:
     canvas = page.locator(CANVAS)
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
+    box = settled_box(page, canvas)
     assert (box["width"], box["height"]) == (WIDTH * SCALE, HEIGHT * SCALE)
     return box["x"], box["y"]
+
+
+def toggle_on(page, button, attempts: int = 3) -> None:
+    """Press a toolbar toggle (``aria-pressed``) and see it pressed; pressed again only while it
+    still reads "false" (a click while the canvas is redrawn is lost)."""
+    for _ in range(attempts):
+        wait_for_app(page)
+        if button.get_attribute("aria-pressed") == "true":
+            return
+        button.click()
+        try:
+            expect(button).to_have_attribute("aria-pressed", "true", timeout=5_000)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"the toggle stayed off after {attempts} clicks")
+
+
+def select_box(page, box: list[float], attempts: int = 3) -> tuple[float, float]:
+    """Turn on edit mode and click the middle of ``box`` (image pixels) until the canvas holds a
+    selection ("Delete selected" enabled); the point clicked. Each attempt reads the canvas's
+    place again: a rerun that redraws the canvas as the click lands loses the click and the
+    edit mode."""
+    delete = page.get_by_role("button", name="Delete selected")
+    for _ in range(attempts):
+        origin = canvas_origin(page)
+        page.mouse.move(origin[0] + 400, origin[1] + 300)  # the toolbar shows on hover
+        toggle_on(page, page.get_by_role("button", name="Edit"))
+        point = (origin[0] + (box[0] + box[2]) / 2 * SCALE,
+                 origin[1] + (box[1] + box[3]) / 2 * SCALE)
+        page.mouse.click(*point)
+        try:
+            expect(delete).to_be_enabled(timeout=5_000)
+            return point
+        except AssertionError:
+            continue
+    screenshot(page, "annotate-nothing-selected")
+    raise AssertionError(f"no box was selected at {point} after {attempts} clicks")
 
 
 def to_image(origin, x: float, y: float) -> tuple[float, float]:
@@ -121,17 +158,13 @@ def test_draw_save_reload_export_edit(page, server_factory, tmp_path):
     page.get_by_text("Datasets: new, import, add images, classes, export").click()
 
     # edit mode (the canvas toolbar): select the box, move it by (50, 40) canvas px
-    origin = canvas_origin(page)
-    page.mouse.move(origin[0] + 400, origin[1] + 300)
-    page.get_by_role("button", name="Edit").click()
-    centre = (origin[0] + (drawn[0] + drawn[2]) / 2 * SCALE,
-              origin[1] + (drawn[1] + drawn[3]) / 2 * SCALE)
-    page.mouse.click(*centre)
+    centre = select_box(page, drawn)
     drag(page, centre, (centre[0] + 50, centre[1] + 40))
     (moved,) = wait_for_save(page, store, [drawn])
     assert np.allclose(moved, np.add(drawn, [62.5, 50, 62.5, 50]), atol=1.0), moved
 
     # resize with the bottom-right handle: 40 x 24 canvas px bigger
+    origin = canvas_origin(page)
     corner = (origin[0] + moved[2] * SCALE + 1, origin[1] + moved[3] * SCALE + 1)
     drag(page, corner, (corner[0] + 40, corner[1] + 24))
     (resized,) = wait_for_save(page, store, [moved])

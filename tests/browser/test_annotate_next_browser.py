@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_support import copy_model, screenshot, wait_for_app
+from browser_support import copy_model, screenshot, settled_box, wait_for_app
 from helpers import shared_path
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
@@ -67,8 +67,7 @@ def test_queue_opens_labels_and_moves_to_the_queues_next(page, server_factory, t
 
     # label the queue's first image: one box drawn with the mouse, then done
     canvas = page.locator(f"[class*='st-key-canvas-herd-{order[0]}-'] canvas.upper-canvas")
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
+    box = settled_box(page, canvas)
     drag(page, (box["x"] + 100, box["y"] + 100), (box["x"] + 300, box["y"] + 220))
     page.get_by_text("Saved 1 box at").wait_for()
     wait_for_app(page)

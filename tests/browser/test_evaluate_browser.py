@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from browser_support import screenshot, wait_for_app
+from browser_support import screenshot, settled_box, wait_for_app
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cowdemo.datasets.coco import CocoDataset
@@ -71,8 +71,7 @@ def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoi
     # clicking a bar of the error-type chart filters the gallery to that type
     tide = charts.nth(next(i for i, t in enumerate(titles) if "TIDE" in t))
     bar = tide.locator(".trace.bars").nth(1).locator(".point path").nth(1)  # B's poor boxes
-    bar.scroll_into_view_if_needed()
-    where = bar.bounding_box()  # plotly takes clicks on its drag layer, by position
+    where = settled_box(page, bar)  # plotly takes clicks on its drag layer, by position
     page.mouse.click(where["x"] + where["width"] / 2, where["y"] + where["height"] / 2)
     wait_for_app(page)
     page.get_by_text("image(s) with poor box (right class) boxes").wait_for()

@@ -7,8 +7,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_support import copy_model, screenshot, wait_for_app
+from browser_support import (
+    click_until,
+    copy_model,
+    fill_field,
+    screenshot,
+    settled_box,
+    wait_for_app,
+)
 from helpers import shared_path
+from playwright.sync_api import expect
 
 from cowdemo.datasets.synthetic import make_video_frames, write_video
 
@@ -37,16 +45,17 @@ def test_uploaded_video_is_tracked_and_the_result_plays(page, server_factory, de
     delay = page.get_by_role("slider", name="Initialization delay (frames)")
     delay.focus()
     page.keyboard.press("Home")
-    wait_for_app(page)
-    page.get_by_role("button", name="Track", exact=True).click()
-    page.get_by_text("pasture.mp4: 320x240").wait_for()
+    expect(delay).to_have_value("0")
+    # the slider's rerun may start after wait_for_app looked: a click during it is lost
+    click_until(page, page.get_by_role("button", name="Track", exact=True),
+                page.get_by_text("pasture.mp4: 320x240"), timeout=60_000)
     wait_for_app(page)
     # videos are rendered on demand: stats and timeline come first
     assert page.locator("video").count() == 0
     screenshot(page, "track-before-render")
-    page.get_by_role("button", name="Render the tracked videos").click()
     videos = page.locator("video")
-    videos.nth(1).wait_for()
+    click_until(page, page.get_by_role("button", name="Render the tracked videos"),
+                videos.nth(1), timeout=60_000)
     wait_for_app(page)
     assert videos.count() == 2, "model A and model B side by side"
     assert page.get_by_role("button", name="Render the tracked videos").count() == 0
@@ -65,8 +74,7 @@ def test_uploaded_video_is_tracked_and_the_result_plays(page, server_factory, de
     # mouse click at the point): the frame viewer jumps to that frame
     points = chart.locator(".scatterlayer .trace").first.locator(".points path")
     point = points.nth(points.count() - 2)  # a late frame of the first track
-    point.scroll_into_view_if_needed()
-    box = point.bounding_box()
+    box = settled_box(page, point)
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.get_by_text(re.compile(r"frame [2-8], \d+ tracked boxes")).first.wait_for()
     wait_for_app(page)
@@ -86,37 +94,27 @@ def test_a_small_tune_on_the_track_page_is_applied_and_changes_the_stats(page, s
     wait_for_app(page)
     page.get_by_text("Video: frame stride, maximum resolution").click()
     frames = page.get_by_role("spinbutton", name="Maximum frames (0 = all)")
-    frames.fill("20")
-    frames.press("Enter")
-    wait_for_app(page)
-    threshold = page.get_by_role("spinbutton", name="Distance threshold (pixels)")
-    threshold.fill("2")
-    threshold.press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Track", exact=True).click()
-    page.get_by_text("synthetic-sample-seed0.mp4: 320x240").wait_for()
+    fill_field(page, frames, "20")
+    fill_field(page, page.get_by_role("spinbutton", name="Distance threshold (pixels)"), "2.00")
+    click_until(page, page.get_by_role("button", name="Track", exact=True),
+                page.get_by_text("synthetic-sample-seed0.mp4: 320x240"), timeout=60_000)
     wait_for_app(page)
     main = page.locator('[data-testid="stMain"]')
     assert "euclidean < 2 pixels" in main.inner_text()
     before = [m.inner_text() for m in page.locator('[data-testid="stMetricValue"]').all()]
     page.get_by_text("Find the best settings (auto-tune").click()
     trials = page.get_by_role("spinbutton", name="Trials")
-    trials.fill("5")
-    trials.press("Enter")
-    wait_for_app(page)
+    fill_field(page, trials, "5")
     screenshot(page, "track-tune-panel")
-    page.get_by_role("button", name="Find the best settings", exact=True).click()
-    page.get_by_text("Best of 5 trials (HOTA)").wait_for()
+    click_until(page, page.get_by_role("button", name="Find the best settings", exact=True),
+                page.get_by_text("Best of 5 trials (HOTA)"), timeout=120_000)
     wait_for_app(page)
     assert page.get_by_text("On the 8 held-out frames").count() == 1
     assert page.get_by_text("Top trials").count() == 1
     screenshot(page, "track-tuned")
-    page.get_by_role("button", name="Apply these settings").click()
-    wait_for_app(page)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stMain\"]').innerText"
-        ".includes('euclidean < 2 pixels')"
-    )
+    click_until(page, page.get_by_role("button", name="Apply these settings"),
+                "() => !document.querySelector('[data-testid=\"stMain\"]').innerText"
+                ".includes('euclidean < 2 pixels')", timeout=60_000)
     wait_for_app(page)
     after = [m.inner_text() for m in page.locator('[data-testid="stMetricValue"]').all()]
     assert after != before, (before, after)
