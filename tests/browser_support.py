@@ -129,14 +129,40 @@ def copy_model(src: Path, folder: Path) -> Path:
     return Path(shutil.copy2(src, folder / src.name))
 
 
+# Notes whether a script run starts from now on (Streamlit's script state on the app root turns
+# "running"): a change typed into a widget reruns the page a moment later, and waiting for the
+# app to be idle before that rerun has begun returns at once.
+_WATCH_RUNS = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    window.__cowdemoRan = false;
+    if (window.__cowdemoRuns) window.__cowdemoRuns.disconnect();
+    window.__cowdemoRuns = new MutationObserver(records => {
+        if (records.some(r => r.oldValue === 'running')
+                || app.getAttribute('data-test-script-state') === 'running') {
+            window.__cowdemoRan = true;
+        }
+    });
+    window.__cowdemoRuns.observe(app, {attributes: true, attributeOldValue: true,
+                                       attributeFilter: ['data-test-script-state']});
+}"""
+
+
 def fill_field(page, field, value: str, attempts: int = 3) -> None:
-    """Type ``value`` into ``field`` (a locator), press Enter and wait for the rerun; typed
-    again when a rerun that was already under way redrew the field with its old value (the
-    keystrokes then reach a widget that is being replaced)."""
+    """Type ``value`` into ``field`` (a locator), press Enter, see the rerun it causes start and
+    end, and see the field keep the value; typed again when no rerun came or a rerun that was
+    already under way redrew the field with its old value (the keystrokes then reach a widget
+    that is being replaced)."""
     for _ in range(attempts):
         wait_for_app(page)
+        if field.input_value() == value:
+            return
+        page.evaluate(_WATCH_RUNS)
         field.fill(value)
         field.press("Enter")
+        try:
+            page.wait_for_function("() => window.__cowdemoRan", timeout=10_000)
+        except Exception:  # playwright's TimeoutError: no rerun came, the keystrokes were lost
+            continue
         wait_for_app(page)
         if field.input_value() == value:
             return
@@ -144,10 +170,11 @@ def fill_field(page, field, value: str, attempts: int = 3) -> None:
 
 
 def click_until(page, button, shown, attempts: int = 3, timeout: float = 30_000) -> None:
-    """Click ``button`` until ``shown`` appears: a locator of what the click brings, or a
-    JavaScript predicate (``"() => ..."``) that turns true. Clicked again only while the button
-    is still there and nothing came (a rerun that redrew the button as the click landed loses
-    it, as Streamlit does for any click during a rerun)."""
+    """Click ``button`` until ``shown`` appears (within ``timeout`` ms of a click): a locator
+    of what the click brings, or a JavaScript predicate (``"() => ..."``) that turns true.
+    Clicked again only when no script run started within 10 s of the click, or nothing came,
+    and the button is still there: a click that lands on a button a rerun is redrawing is
+    lost, as Streamlit does for any such click."""
     def came() -> bool:
         return bool(page.evaluate(shown) if isinstance(shown, str) else shown.count())
 
@@ -159,12 +186,16 @@ def click_until(page, button, shown, attempts: int = 3, timeout: float = 30_000)
 
     for attempt in range(attempts):
         wait_for_app(page)
-        if came():
+        if attempt and came():  # the last click did bring it, late
             return
+        page.evaluate(_WATCH_RUNS)
         button.click()
         try:
+            page.wait_for_function("() => window.__cowdemoRan", timeout=10_000)
             wait()
             return
         except Exception:  # playwright's TimeoutError: try again while the button is there
+            if came():
+                return
             if attempt == attempts - 1 or not button.count():
                 raise

@@ -8,8 +8,11 @@ import pytest
 from browser_support import CHROMIUM, CHROMIUM_ARGS, StreamlitServer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per test file: a Playwright sync session left running would make every later
+    `sync_playwright()` in the same worker (the PDF report, tests/test_report.py) fail with
+    "using Playwright Sync API inside the asyncio loop"."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: `scripts/setup.sh --test` installs Debian's chromium")
     playwright_api = pytest.importorskip("playwright.sync_api")

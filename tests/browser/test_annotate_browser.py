@@ -224,9 +224,8 @@ def test_fresh_install_work_left_pre_annotation_and_adding_images(page, server_f
     page.get_by_role("tab", name="Add images").click()  # open: nothing to annotate yet
     page.locator('[data-testid="stFileUploader"]').filter(has_text="Images to add to herd") \
         .locator('input[type="file"]').set_input_files([str(good), str(bad)])
-    page.get_by_role("button", name="Add images").click()
     result = page.locator('[data-testid="stAlert"]').filter(has_text="Added 1 image to herd")
-    result.wait_for()
+    click_until(page, page.get_by_role("button", name="Add images"), result)
     wait_for_app(page)
     text = result.inner_text()
     assert "1 of 2 files not added" in text and "broken.jpg" in text, text

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_support import copy_model, screenshot, settled_box, wait_for_app
+from browser_support import click_until, copy_model, screenshot, settled_box, wait_for_app
 from helpers import shared_path
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
@@ -71,8 +71,8 @@ def test_queue_opens_labels_and_moves_to_the_queues_next(page, server_factory, t
     drag(page, (box["x"] + 100, box["y"] + 100), (box["x"] + 300, box["y"] + 220))
     page.get_by_text("Saved 1 box at").wait_for()
     wait_for_app(page)
-    page.get_by_role("button", name="Done, next to do").click()
-    page.get_by_text(f"{name_of[order[1]]} · 640×480 px · not done yet").wait_for()
+    click_until(page, page.get_by_role("button", name="Done, next to do"),
+                page.get_by_text(f"{name_of[order[1]]} · 640×480 px · not done yet"))
     page.get_by_text(f"Queue 1 of {len(ids) - 1}").wait_for()
     wait_for_app(page)
     labelled = store.get("herd")
@@ -84,11 +84,11 @@ def test_queue_opens_labels_and_moves_to_the_queues_next(page, server_factory, t
     screenshot(page, "annotate-queue-next")
 
     # previous / next follow the queue too
-    page.get_by_role("button", name="Next ▶").click()
-    page.get_by_text(f"{name_of[order[2]]} · 640×480 px").wait_for()
+    click_until(page, page.get_by_role("button", name="Next ▶"),
+                page.get_by_text(f"{name_of[order[2]]} · 640×480 px"))
     wait_for_app(page)
-    page.get_by_role("button", name="◀ Previous").click()
-    page.get_by_text(f"{name_of[order[1]]} · 640×480 px").wait_for()
+    click_until(page, page.get_by_role("button", name="◀ Previous"),
+                page.get_by_text(f"{name_of[order[1]]} · 640×480 px"))
     wait_for_app(page)
 
     # label-error review: scene 2 (a cow YOLOX-Nano finds at 0.77) marked done without boxes
@@ -101,8 +101,8 @@ def test_queue_opens_labels_and_moves_to_the_queues_next(page, server_factory, t
     number, missing = next((n, s) for n, s in enumerate(suspects, start=1)
                            if s.kind == "missing" and s.image_id == cow_scene)
     page.get_by_text("Review likely label errors").click()
-    page.get_by_role("button", name="Find likely label errors").click()
-    page.get_by_text(f"{len(suspects)} to review").wait_for()
+    click_until(page, page.get_by_role("button", name="Find likely label errors"),
+                page.get_by_text(f"{len(suspects)} to review"), timeout=120_000)
     wait_for_app(page)
     for suspect in suspects:
         expect(page.get_by_text(label_review.suspect_text(suspect))).to_be_visible()
@@ -135,8 +135,8 @@ def test_track_sends_the_switch_frames_to_a_dataset_and_the_queue_starts_there(
     server = server_factory(COWDEMO_CHECKPOINTS=str(model.parent))
     page.goto(f"{server.url}/track")
     wait_for_app(page)
-    page.get_by_role("button", name="Track", exact=True).click()
-    page.get_by_text("synthetic-sample-seed0.mp4: 320x240").wait_for()
+    click_until(page, page.get_by_role("button", name="Track", exact=True),
+                page.get_by_text("synthetic-sample-seed0.mp4: 320x240"), timeout=120_000)
     wait_for_app(page)
     page.get_by_text("Send frames to a dataset, to label").click()
     panel = page.locator('[data-testid="stExpander"]').filter(has_text="Send frames")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from browser_support import screenshot, settled_box, wait_for_app
+from browser_support import click_until, screenshot, settled_box, wait_for_app
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cowdemo.datasets.coco import CocoDataset
@@ -34,8 +34,8 @@ def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoi
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset").click()
     page.get_by_role("option", name="small").click()
     wait_for_app(page)
-    page.get_by_role("button", name="Evaluate").click()
-    page.get_by_role("heading", name="Gallery").wait_for(timeout=240_000)
+    click_until(page, page.get_by_role("button", name="Evaluate"),
+                page.get_by_role("heading", name="Gallery"), timeout=240_000)
     wait_for_app(page)
     page.wait_for_function(
         "() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')"
@@ -113,16 +113,16 @@ def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoi
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset").click()
     page.get_by_role("option", name="small").click()
     wait_for_app(page)
-    page.get_by_role("button", name="Evaluate").click()
-    page.get_by_text("stored result").first.wait_for(timeout=60_000)
+    click_until(page, page.get_by_role("button", name="Evaluate"),
+                page.get_by_text("stored result"), timeout=60_000)
     # one model: no "difference between models" sort, and no A-vs-B section
     page.locator('[data-testid="stMultiSelect"] [role="button"][aria-label*="frcnn"]').or_(
         page.locator('[data-testid="stMultiSelect"] span').filter(
             has_text="frcnn-mobilenet-v3-coco").locator("xpath=..").get_by_role("button")
     ).first.click()
     wait_for_app(page)
-    page.get_by_role("button", name="Evaluate").click()
-    page.get_by_role("heading", name="Gallery").wait_for(timeout=60_000)
+    click_until(page, page.get_by_role("button", name="Evaluate"),
+                page.get_by_role("heading", name="Gallery"), timeout=60_000)
     wait_for_app(page)
     sort = page.locator('[data-testid="stSelectbox"]').filter(has_text="Sort images by")
     script = ("el => el.innerText + ' ' + Array.from(el.querySelectorAll('input'))"

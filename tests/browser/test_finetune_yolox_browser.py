@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_support import copy_model, screenshot, wait_for_app
+from browser_support import click_until, copy_model, fill_field, screenshot, wait_for_app
 from helpers import shared_path
 from playwright.sync_api import expect
 
@@ -15,10 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def _set(page, label: str, value: str) -> None:
-    field = page.get_by_label(label, exact=True)
-    field.fill(value)
-    field.press("Enter")
-    wait_for_app(page)
+    fill_field(page, page.get_by_label(label, exact=True), value)
 
 
 def test_a_tiny_yolox_fine_tune_from_the_onnx_export_then_a_failed_job(page, server_factory,
@@ -38,8 +35,8 @@ def test_a_tiny_yolox_fine_tune_from_the_onnx_export_then_a_failed_job(page, ser
     for label, value in (("Iterations", "3"), ("Image size", "128"), ("Batch size", "2")):
         _set(page, label, value)
     _set(page, "New model name", "browser-nano")
-    page.get_by_role("button", name="Start fine-tuning").click()
-
+    click_until(page, page.get_by_role("button", name="Start fine-tuning"),
+                page.get_by_text(re.compile(r"browser-nano · ")), timeout=60_000)
     page.get_by_text(re.compile(r"browser-nano · completed")).wait_for(timeout=600_000)
     wait_for_app(page)
     expect(page.locator('[data-testid="stPlotlyChart"]').filter(
@@ -60,9 +57,9 @@ def test_a_tiny_yolox_fine_tune_from_the_onnx_export_then_a_failed_job(page, ser
         page.get_by_text("New fine-tune").click()
     _set(page, "Image size", "140")
     _set(page, "New model name", "browser-bad")
-    page.get_by_role("button", name="Start fine-tuning").click()
-    # (the job's name may be the default one if the name field lost the race with a rerun)
-    page.get_by_text(re.compile(r" · failed · ")).first.wait_for(timeout=300_000)
+    click_until(page, page.get_by_role("button", name="Start fine-tuning"),
+                page.get_by_text(re.compile(r"browser-bad · ")), timeout=60_000)
+    page.get_by_text(re.compile(r"browser-bad · failed · ")).first.wait_for(timeout=300_000)
     wait_for_app(page)
     page.get_by_text(re.compile("multiple of 32")).first.wait_for()
     expect(page.get_by_text(re.compile("is busy with another training job"))).to_have_count(0)

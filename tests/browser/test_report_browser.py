@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from browser_support import screenshot, wait_for_app
+from browser_support import click_until, screenshot, wait_for_app
 
 from cowdemo.datasets.coco import CocoDataset
 from cowdemo.datasets.store import DatasetStore
@@ -41,8 +41,8 @@ def test_report_buttons_on_evaluate_runs_and_track(page, server_factory, demo_ch
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset").click()
     page.get_by_role("option", name="small").click()
     wait_for_app(page)
-    page.get_by_role("button", name="Evaluate").click()
-    page.get_by_role("heading", name="Gallery").wait_for(timeout=240_000)
+    click_until(page, page.get_by_role("button", name="Evaluate"),
+                page.get_by_role("heading", name="Gallery"), timeout=240_000)
     wait_for_app(page)
     html = download(page, "Download report", tmp_path / "evaluate.html")
     data = report_data(html)
@@ -67,8 +67,8 @@ def test_report_buttons_on_evaluate_runs_and_track(page, server_factory, demo_ch
     page.locator('input[type="file"]').first.set_input_files(str(upload))
     page.get_by_text("Use the synthetic sample video").wait_for()
     wait_for_app(page)
-    page.get_by_role("button", name="Track", exact=True).click()
-    page.get_by_role("heading", name="Statistics").wait_for(timeout=240_000)
+    click_until(page, page.get_by_role("button", name="Track", exact=True),
+                page.get_by_role("heading", name="Statistics"), timeout=240_000)
     wait_for_app(page)
     track_html = download(page, "Download report", tmp_path / "track.html")
     tracked = report_data(track_html)

@@ -5,7 +5,7 @@ and is offered as a base on the Fine-tune page."""
 from __future__ import annotations
 
 import pytest
-from browser_support import screenshot, wait_for_app
+from browser_support import click_until, screenshot, wait_for_app
 from helpers import shared_path
 from playwright.sync_api import expect
 
@@ -28,10 +28,8 @@ def test_home_adds_weights_and_refuses_a_wrong_file(page, server_factory, tmp_pa
 
     uploader.set_input_files(str(bad))
     wait_for_app(page)
-    page.get_by_role("button", name="Add to checkpoints").click()
-    wait_for_app(page)
     error = page.locator('[data-testid="stAlert"]').filter(has_text="broken.onnx")
-    error.wait_for()
+    click_until(page, page.get_by_role("button", name="Add to checkpoints"), error)
     assert "is not a readable ONNX model" in error.inner_text()
     assert sorted(p.name for p in folder.iterdir()) == [], "nothing added, no temporary file"
     screenshot(page, "home-weights-refused")
@@ -42,9 +40,8 @@ def test_home_adds_weights_and_refuses_a_wrong_file(page, server_factory, tmp_pa
     page.get_by_text("Add model weights (.pth, .pt, .onnx)").click()
     uploader.set_input_files(str(onnx))
     wait_for_app(page)
-    page.get_by_role("button", name="Add to checkpoints").click()
-    wait_for_app(page)
-    page.get_by_text("Added yolox_nano.onnx: a YOLOX ONNX export").wait_for()
+    click_until(page, page.get_by_role("button", name="Add to checkpoints"),
+                page.get_by_text("Added yolox_nano.onnx: a YOLOX ONNX export"))
     assert (folder / "yolox_nano.onnx").read_bytes() == onnx.read_bytes()
     page.reload()
     page.get_by_text("What the pages use").wait_for()
