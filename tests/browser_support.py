@@ -99,7 +99,7 @@ IDLE = """() => {
 
 
 def wait_for_app(page) -> None:
-    """Wait until Streamlit has finished running the script (no running indicator)."""
+    """Wait until Streamlit has finished running the script (:data:`IDLE`)."""
     page.wait_for_selector('[data-testid="stApp"]')
     page.wait_for_function(IDLE, timeout=120_000)
 
@@ -147,6 +147,16 @@ _WATCH_RUNS = """() => {
 }"""
 
 
+def run_started(page, timeout: float = 10_000) -> bool:
+    """Whether a script run started since ``_WATCH_RUNS`` was set up (waiting up to
+    ``timeout`` ms for one)."""
+    try:
+        page.wait_for_function("() => window.__cowdemoRan", timeout=timeout)
+    except Exception:  # playwright's TimeoutError
+        return False
+    return True
+
+
 def fill_field(page, field, value: str, attempts: int = 3) -> None:
     """Type ``value`` into ``field`` (a locator), press Enter, see the rerun it causes start and
     end, and see the field keep the value; typed again when no rerun came or a rerun that was
@@ -159,9 +169,7 @@ def fill_field(page, field, value: str, attempts: int = 3) -> None:
         page.evaluate(_WATCH_RUNS)
         field.fill(value)
         field.press("Enter")
-        try:
-            page.wait_for_function("() => window.__cowdemoRan", timeout=10_000)
-        except Exception:  # playwright's TimeoutError: no rerun came, the keystrokes were lost
+        if not run_started(page):  # no rerun came: the keystrokes were lost
             continue
         wait_for_app(page)
         if field.input_value() == value:
@@ -190,12 +198,15 @@ def click_until(page, button, shown, attempts: int = 3, timeout: float = 30_000)
             return
         page.evaluate(_WATCH_RUNS)
         button.click()
-        try:
-            page.wait_for_function("() => window.__cowdemoRan", timeout=10_000)
-            wait()
-            return
-        except Exception:  # playwright's TimeoutError: try again while the button is there
-            if came():
+        last = attempt == attempts - 1
+        if run_started(page):
+            try:
+                wait()
                 return
-            if attempt == attempts - 1 or not button.count():
-                raise
+            except Exception:  # playwright's TimeoutError: try again while the button is there
+                if last or not button.count():
+                    raise
+        elif came():  # there already, and the click asked for nothing new
+            return
+        elif last or not button.count():
+            raise AssertionError(f"no script run started after {attempts} clicks on {button}")
