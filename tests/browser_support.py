@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,30 +26,39 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class StreamlitServer:
-    """A real `streamlit run app.py` process with its own environment."""
+    """A real `streamlit run app.py` process with its own environment, on a port the OS picks
+    (``--server.port 0``; the port is read back from Streamlit's "URL:" line). A port chosen
+    here and handed over would race with other test workers doing the same: Streamlit exits
+    with "Port N is not available" while the other worker's server answers on N."""
 
     def __init__(self, env: dict[str, str], log: Path, script: Path = REPO / "app.py"):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         command = [
             sys.executable, "-m", "streamlit", "run", str(script),
-            "--server.port", str(self.port), "--server.address", "127.0.0.1",
+            "--server.port", "0", "--server.address", "127.0.0.1",
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
         ]  # fmt: skip
         self._log_file = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            command, cwd=REPO, env={**os.environ, **env}, stdout=self._log_file,
+            command, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+            stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
+        self.port = self._wait_port()
+        self.url = f"http://127.0.0.1:{self.port}"
         self._wait_healthy()
+
+    def _wait_port(self, timeout: float = 90) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(rb"URL: http://127\.0\.0\.1:(\d+)", self.log.read_bytes())
+            if found:
+                return int(found.group(1))
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited early:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"streamlit did not say its URL:\n{self.log.read_text()[-3000:]}")
 
     def _wait_healthy(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
