@@ -23,7 +23,9 @@ from browser_support import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     StreamlitServer,
+    click_until,
     copy_model,
+    fill_field,
     screenshot,
     wait_for_app,
 )
@@ -65,14 +67,12 @@ def in_browser(browser, server: StreamlitServer, video: Path, thresholds: list[i
     page.goto(f"{server.url}/track")
     wait_for_app(page)
     page.get_by_text("Video: frame stride, maximum resolution").click()
-    cap = page.get_by_role("spinbutton", name="Maximum frames (0 = all)")
-    cap.fill(str(frames))
-    cap.press("Enter")
-    wait_for_app(page)
+    fill_field(page, page.get_by_role("spinbutton", name="Maximum frames (0 = all)"),
+               str(frames))
     page.locator('input[type="file"]').first.set_input_files(str(video))
     wait_for_app(page)
-    page.get_by_role("button", name="Track", exact=True).click()
-    page.get_by_text(f"{video.name}: 640x480").wait_for()
+    click_until(page, page.get_by_role("button", name="Track", exact=True),
+                page.get_by_text(f"{video.name}: 640x480"), timeout=300_000)
     wait_for_app(page)
     field = page.get_by_role("spinbutton", name="Distance threshold (pixels)")
     times = []
