@@ -143,11 +143,11 @@ def test_track_sends_the_switch_frames_to_a_dataset_and_the_queue_starts_there(
     plan = panel.get_by_text(re.compile(r"^\d+ frame\(s\), in this order"))
     plan.wait_for()
     count = int(plan.inner_text().split(" ")[0])
-    panel.get_by_role("button", name=f"Add {count} frame(s) to synthetic-sample-seed0-frames") \
-        .click()
     result = panel.get_by_text(f"Added {count} frame(s) of the video to "
                                "synthetic-sample-seed0-frames as images not done")
-    result.wait_for()
+    click_until(page, panel.get_by_role(
+        "button", name=f"Add {count} frame(s) to synthetic-sample-seed0-frames"), result,
+        timeout=120_000)
     wait_for_app(page)
     expect(result).to_be_visible()  # the panel stayed open through the rerun
     panel.screenshot(path=str(screenshot(page, "track-send-frames").with_name(
