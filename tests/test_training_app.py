@@ -51,6 +51,22 @@ def test_missing_path_is_one_error_line(finetune):
         "annotations.json, a COCO instances JSON or a Deep Lake path."]
 
 
+def test_a_typed_model_name_survives_reruns_and_an_untouched_one_follows_the_dataset(finetune):
+    at = finetune
+    name = next(t for t in at.text_input if t.label == "New model name")
+    assert name.value.startswith("cow-synthetic-sample-")
+    dataset = next(s for s in at.selectbox if s.label == "Dataset")
+    dataset.set_value(next(o for o in dataset.options if "synthetic cows" in o)).run()
+    name = next(t for t in at.text_input if t.label == "New model name")
+    assert name.value.startswith("cow-synthetic-"), name.value
+    assert "sample" not in name.value
+    name.set_value("my-herd").run()
+    dataset = next(s for s in at.selectbox if s.label == "Dataset")
+    dataset.set_value("synthetic-sample").run()
+    next(n for n in at.number_input if n.label == "Iterations").set_value(7).run()
+    assert next(t for t in at.text_input if t.label == "New model name").value == "my-herd"
+
+
 def test_with_only_a_yolox_onnx_export_ready_it_is_the_base_with_yolox_cpu_defaults(
         tmp_path, monkeypatch):
     import shutil

@@ -332,3 +332,23 @@ def test_progress_bar_follows_the_import_then_the_iterations():
                 "eta_s": 1125}
     assert progress_text(training) == (0.25, "iteration 250 of 1000 · 1.50 s/iteration · ETA "
                                              "19 min")
+
+
+def test_the_suggested_model_name_holds_still_and_a_typed_name_is_kept():
+    from cowdemo.ui.finetune import NAME_KEY, suggest_name
+
+    state: dict = {}
+    suggest_name(state, "herd", "yolox_nano", ["cow"], now=1_700_000_000)
+    first = state[NAME_KEY]
+    assert first.startswith("cow-herd-yolox_nano-")
+    suggest_name(state, "herd", "yolox_nano", ["cow"], now=1_700_000_000 + 120)
+    assert state[NAME_KEY] == first, "a new minute is not a new suggestion"
+    suggest_name(state, "pasture", "yolox_nano", ["cow"], now=1_700_000_000 + 180)
+    assert state[NAME_KEY].startswith("cow-pasture-yolox_nano-"), "an untouched name follows"
+    state[NAME_KEY] = "my-herd"  # typed
+    for dataset, later in (("pasture", 240), ("herd", 300)):
+        suggest_name(state, dataset, "yolox_nano", ["cow"], now=1_700_000_000 + later)
+        assert state[NAME_KEY] == "my-herd"
+    del state[NAME_KEY]  # a job started with it: the next form gets a fresh suggestion
+    suggest_name(state, "herd", "yolox_nano", ["cow"], now=1_700_000_000 + 360)
+    assert state[NAME_KEY].startswith("cow-herd-yolox_nano-")

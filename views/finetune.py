@@ -16,15 +16,16 @@ from cowdemo.ui import common
 from cowdemo.ui.common import registry, resolved_device, show_error, sidebar
 from cowdemo.ui.finetune import (
     FORM_DEFAULTS,
+    NAME_KEY,
     PATH_CHOICE,
     SYNTHETIC_CHOICE,
     base_tag,
-    default_name,
     is_yolox_spec,
     job_label,
     no_base_message,
     progress_text,
     store_datasets,
+    suggest_name,
     trainable,
 )
 from cowdemo.ui.weights_upload import weights_uploader
@@ -96,9 +97,11 @@ def new_job_form() -> None:
         st.caption("YOLOX on a CPU starts with 300 steps of 8 images at 320 pixels: a first "
                    "fine-tune takes minutes (a few seconds a step on 2 cores), with YOLOX's own "
                    "losses, flips, scale jitter and the moving average of the weights.")
-    name = st.text_input("New model name", default_name(source if source not in (
-        SYNTHETIC_CHOICE, PATH_CHOICE) else "synthetic", base, classes),
-        help="It appears under this name in every model picker when the job ends.")
+    suggest_name(st.session_state, source if source not in (SYNTHETIC_CHOICE, PATH_CHOICE)
+                 else "synthetic", base, classes)
+    name = st.text_input("New model name", key=NAME_KEY,
+                         help="It appears under this name in every model picker when the job "
+                         "ends.")
     with st.expander("More settings"):
         a1, a2, a3, a4 = st.columns(4)
         optimizer = a1.selectbox("Optimizer", ["sgd", "adamw"])
@@ -151,6 +154,7 @@ def new_job_form() -> None:
             show_error(exc)
             return
         st.session_state["finetune_job"] = job.id
+        del st.session_state[NAME_KEY]  # the next job gets a fresh suggestion
         st.rerun()
 
 

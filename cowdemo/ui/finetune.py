@@ -60,10 +60,28 @@ def store_datasets() -> list[Any]:
     return store.list()
 
 
-def default_name(dataset: str, base: str, classes: list[str]) -> str:
+def default_name(dataset: str, base: str, classes: list[str], now: float | None = None) -> str:
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{'-'.join(classes) or 'model'}-{dataset}")[:40]
     short = base.removesuffix("-coco")
-    return f"{stem.strip('-')}-{short}-{time.strftime('%m%d-%H%M')}"
+    return f"{stem.strip('-')}-{short}-{time.strftime('%m%d-%H%M', time.localtime(now))}"
+
+
+NAME_KEY = "ft-name"
+
+
+def suggest_name(state: Any, dataset: str, base: str, classes: list[str],
+                 now: float | None = None) -> None:
+    """Put the suggested model name in ``state[NAME_KEY]`` (the name field's session state)
+    when there is none, or when dataset, base or classes changed and the field still holds the
+    last suggestion. A name the user typed is kept, and the suggestion (which holds the
+    minute it was made) does not change while they type: a field whose default changed each
+    minute was a new widget each minute, and the name typed into it was lost."""
+    made_for = (dataset, base, tuple(classes))
+    if NAME_KEY in state and state.get("_ft_name_for") == made_for:
+        return
+    if NAME_KEY not in state or state[NAME_KEY] == state.get("_ft_name_suggested"):
+        state[NAME_KEY] = state["_ft_name_suggested"] = default_name(dataset, base, classes, now)
+    state["_ft_name_for"] = made_for
 
 
 def minutes(seconds: float | None) -> str:
