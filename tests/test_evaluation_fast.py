@@ -53,6 +53,31 @@ def test_orjson_and_json_parse_the_same(files, tmp_path):
         load_coco_json(broken)
 
 
+def test_boxes_only_parsing_keeps_what_box_evaluation_reads_and_the_same_errors(files, tmp_path):
+    from cowdemo.evaluation.detection import evaluate_coco
+
+    gt_path, res_path = files
+    full = json.loads(gt_path.read_text())
+    boxes = load_coco_json(gt_path, boxes_only="ground truth")
+    assert len(boxes["annotations"]) == len(full["annotations"]) > 0
+    kept = ("image_id", "category_id", "bbox", "area", "iscrowd")
+    assert boxes["annotations"] == [{k: a[k] for k in kept if k in a}
+                                    for a in full["annotations"]], "polygons are skipped"
+    assert boxes["images"] == [{"id": im["id"]} for im in full["images"]]
+    assert boxes["categories"] == [{"id": c["id"], "name": c["name"]} for c in full["categories"]]
+    assert load_coco_json(res_path, boxes_only="results") == json.loads(res_path.read_text())
+    np.testing.assert_array_equal(list(evaluate_coco(gt_path, res_path).stats.values()),
+                                  pycocotools_eval(full, json.loads(res_path.read_text())).stats)
+    # what does not fit the schema is parsed in full and named as before
+    for text, message in (('{"images": [1, 2', r"not valid JSON .* line 1"),
+                          ('{"images": 3}', r"images"),
+                          ('{"images": [{"id": 1}], "annotations": [{"bbox": "x"}]}', r"bbox")):
+        broken = tmp_path / "broken.json"
+        broken.write_text(text)
+        with pytest.raises(CowdemoError, match=message):
+            evaluate_coco(broken, [])
+
+
 def test_identical_to_pycocotools_where_hotcoco_alone_is_one_bit_off(files):
     """On 3 copies of the reference hotcoco's own summarize differs from pycocotools in the
     last bit (AP, APs); coco_stats summarizes hotcoco's curves as pycocotools does."""

@@ -151,8 +151,8 @@ class _Scored:
 
 
 def _scored(ground_truth: Any, results: Any, result: EvalResult | None) -> _Scored:
-    gt = load_coco_json(ground_truth, "COCO ground truth")
-    res = load_coco_json(results, "COCO results")
+    gt = load_coco_json(ground_truth, "COCO ground truth", boxes_only="ground truth")
+    res = load_coco_json(results, "COCO results", boxes_only="results")
     image_ids, _, cat_names, truth = _parse_ground_truth(gt)
     found = _parse_results(res, image_ids, _cat_ids(gt), cat_names, None)
     if result is None:

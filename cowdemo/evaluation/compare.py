@@ -210,9 +210,9 @@ def compare_models(
     JSON text of them)."""
     if n_boot < 1 or not 0 < confidence < 1:
         raise CowdemoError("The bootstrap needs n_boot >= 1 and a confidence between 0 and 1.")
-    gt = load_coco_json(ground_truth, "COCO ground truth")
-    cat_names, a = _scoring(gt, load_coco_json(results_a, "COCO results of A"))
-    _, b = _scoring(gt, load_coco_json(results_b, "COCO results of B"))
+    gt = load_coco_json(ground_truth, "COCO ground truth", boxes_only="ground truth")
+    cat_names, a = _scoring(gt, load_coco_json(results_a, "COCO results of A", "results"))
+    _, b = _scoring(gt, load_coco_json(results_b, "COCO results of B", "results"))
     n_images = a.gt_per_image.shape[0]
     if n_images == 0:
         raise CowdemoError("The ground truth has no images to compare the models on.")
