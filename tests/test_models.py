@@ -222,3 +222,17 @@ def test_architectures_name_torchvision_builders_and_its_coco_weights():
         [sys.executable, "-c", "import sys, cowdemo.models.registry as r; r.list_models(); "
          "print('torchvision' in sys.modules)"], capture_output=True, text=True, check=True)
     assert listed.stdout.strip() == "False", "listing models imports torchvision"
+
+
+def test_model_a_stays_pretrained_when_a_fine_tune_sorts_first():
+    from cowdemo.models.registry import ModelSpec
+    from cowdemo.ui.common import default_models
+
+    onnx = ModelSpec("yolox_nano", "onnx-yolox", "YOLOX ONNX export", ("cow",), READY)
+    tuned = ModelSpec("browser-nano", "checkpoint", "fine-tuned yolox-nano", ("cow",), READY)
+    broken = ModelSpec("aaa", "checkpoint", "unreadable checkpoint", (), UNAVAILABLE)
+    assert default_models([broken, onnx]) == ("yolox_nano", None)
+    assert default_models([broken, tuned, onnx]) == ("yolox_nano", "browser-nano")
+    assert default_models([tuned]) == ("browser-nano", None), "only a fine-tune: it is A"
+    coco = ModelSpec("frcnn-r50-fpn-coco", "torchvision-coco", "COCO", ("dog",), MISSING)
+    assert default_models([coco, tuned]) == ("browser-nano", None), "a missing download is not A"

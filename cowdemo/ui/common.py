@@ -118,14 +118,17 @@ def predict(image_hash: str, model: str, device: str, image: np.ndarray) -> Dete
 
 
 def default_models(specs: list[ModelSpec]) -> tuple[str | None, str | None]:
-    """Model A: the notebook's COCO model if ready, else the first ready one. Model B: the newest
-    fine-tuned checkpoint, so pretrained vs fine-tuned is what a user sees first."""
+    """Model A: the notebook's COCO model if ready, else the first ready pretrained one (not a
+    fine-tune: a new fine-tune must not push the pretrained model out of A), else the first
+    ready one. Model B: the newest fine-tuned checkpoint, so pretrained vs fine-tuned is what a
+    user sees first."""
     from cowdemo.models.registry import DEFAULT_MODEL
 
     ready = [s for s in specs if s.status == "ready"]
     usable = [s for s in specs if s.available]
     names = [s.name for s in ready]
-    a = DEFAULT_MODEL if DEFAULT_MODEL in names else (names[0] if names else None)
+    pretrained = [s.name for s in ready if s.kind != "checkpoint"]
+    a = DEFAULT_MODEL if DEFAULT_MODEL in names else next(iter(pretrained + names), None)
     if a is None and usable:
         a = usable[0].name
     tuned = [s for s in ready if s.kind == "checkpoint" and s.name != a]

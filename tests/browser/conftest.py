@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, StreamlitServer
+from browser_support import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, screenshot
 
 
 @pytest.fixture(scope="module")
@@ -24,17 +25,43 @@ def browser():
         instance.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def page(browser):
+def page(browser, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(120_000)
     yield page
+    if request.node.stash.get(_CALL_FAILED, False):
+        _show_failure(page, request.node.name)
     context.close()
 
 
+def _show_failure(page, name: str) -> None:
+    """What the page showed when the test failed: a full-page screenshot in artifacts/ and the
+    page's text in the report (a CI log then says what the user would have seen)."""
+    try:
+        path = screenshot(page, f"FAILED-{name}")
+        text = page.inner_text("body", timeout=5_000)
+    except Exception as exc:  # the page or browser itself is gone
+        print(f"no picture of the failed page: {exc}")
+        return
+    text = re.sub(r"\n\s*\n+", "\n", text).strip()
+    print(f"the page at failure ({page.url}), screenshot {path}:\n{text[-4000:]}")
+
+
 @pytest.fixture
-def server_factory(tmp_path) -> Iterator:
+def server_factory(tmp_path, request) -> Iterator:
     servers: list[StreamlitServer] = []
 
     def start(**env: str) -> StreamlitServer:
@@ -47,3 +74,6 @@ def server_factory(tmp_path) -> Iterator:
     yield start
     for server in servers:
         server.stop()
+        if request.node.stash.get(_CALL_FAILED, False):
+            tail = server.log.read_text(errors="replace")[-2000:].strip()
+            print(f"the end of {server.log.name}:\n{tail}")
