@@ -219,3 +219,33 @@ def click_until(page, button, shown, attempts: int = 3, timeout: float = 30_000)
             return
         elif last or not button.count():
             raise AssertionError(f"no script run started after {attempts} clicks on {button}")
+
+
+def choose(page, label: str, option: str | re.Pattern, within=None, attempts: int = 3) -> int:
+    """Pick ``option`` (a substring or pattern of its text) in the select box labelled
+    ``label`` (inside ``within``, a locator, when given) and see the box show it after the
+    rerun; opened again when a rerun closed the list before the click or redrew the box with
+    its old value. Returns how many options of the open list matched."""
+    combo = (within or page).get_by_role("combobox", name=label, exact=True)
+
+    def shows() -> bool:
+        value = combo.input_value()
+        return bool(option.search(value) if isinstance(option, re.Pattern) else option in value)
+
+    for _ in range(attempts):
+        wait_for_app(page)
+        items = page.get_by_role("option", name=option)
+        page.evaluate(_WATCH_RUNS)
+        combo.click()
+        try:
+            items.first.wait_for(timeout=10_000)
+            matches = items.count()
+            items.first.click(timeout=10_000)
+        except Exception:  # playwright's TimeoutError: a rerun closed the list; open it again
+            page.keyboard.press("Escape")
+            continue
+        run_started(page, timeout=5_000)  # none comes when the option was already chosen
+        wait_for_app(page)
+        if shows():
+            return matches
+    raise AssertionError(f"{label!r} shows {combo.input_value()!r}, not {option!r}")

@@ -44,6 +44,7 @@ IMPORTS = {
     "ruff": "ruff",
     "supervision": "supervision",
     "optuna": "optuna",
+    "msgspec": "msgspec",
 }
 
 

@@ -30,6 +30,9 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if report.when == "call":
         item.stash[_CALL_FAILED] = report.failed
+        page = getattr(item, "funcargs", {}).get("page")
+        if report.failed and page is not None:  # before teardown stops the server
+            report.sections.append(("the page at failure", _show_failure(page, item.name)))
     return report
 
 
@@ -37,27 +40,24 @@ _CALL_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
-def page(browser, request):
+def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(120_000)
     yield page
-    if request.node.stash.get(_CALL_FAILED, False):
-        _show_failure(page, request.node.name)
     context.close()
 
 
-def _show_failure(page, name: str) -> None:
+def _show_failure(page, name: str) -> str:
     """What the page showed when the test failed: a full-page screenshot in artifacts/ and the
-    page's text in the report (a CI log then says what the user would have seen)."""
+    page's text for the report (a CI log then says what the user would have seen)."""
     try:
         path = screenshot(page, f"FAILED-{name}")
         text = page.inner_text("body", timeout=5_000)
     except Exception as exc:  # the page or browser itself is gone
-        print(f"no picture of the failed page: {exc}")
-        return
+        return f"no picture of the failed page: {exc}"
     text = re.sub(r"\n\s*\n+", "\n", text).strip()
-    print(f"the page at failure ({page.url}), screenshot {path}:\n{text[-4000:]}")
+    return f"{page.url}, screenshot {path}:\n{text[-4000:]}"
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from browser_support import click_until, screenshot, settled_box, wait_for_app
+from browser_support import choose, click_until, screenshot, settled_box, wait_for_app
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cowdemo.datasets.coco import CocoDataset
@@ -31,9 +31,7 @@ def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoi
     page.goto(f"{server.url}/evaluate")
     wait_for_app(page)
     page.get_by_text("Press Evaluate").wait_for()
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset").click()
-    page.get_by_role("option", name="small").click()
-    wait_for_app(page)
+    choose(page, "Dataset", "small")
     click_until(page, page.get_by_role("button", name="Evaluate"),
                 page.get_by_role("heading", name="Gallery"), timeout=240_000)
     wait_for_app(page)
@@ -82,11 +80,9 @@ def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoi
     assert captions and all(c.endswith(" poor box (right class)") for c in captions), captions
     # choosing an error type filters the gallery to those boxes
     try:
-        page.locator('[data-testid="stSelectbox"]').filter(has_text="Error type").click()
-        page.get_by_role("option", name="missed (Miss)").click(timeout=20_000)
+        choose(page, "Error type", "missed (Miss)")
     finally:
         screenshot(page, "evaluate-choose-type")
-    wait_for_app(page)
     page.get_by_text("image(s) with missed boxes").wait_for()
     wait_for_app(page)
     with contextlib.suppress(PlaywrightTimeout):
@@ -110,9 +106,7 @@ def test_two_models_on_the_synthetic_dataset(page, server_factory, demo_checkpoi
     # the same inputs again: stored results come back without predicting
     page.reload()
     wait_for_app(page)
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset").click()
-    page.get_by_role("option", name="small").click()
-    wait_for_app(page)
+    choose(page, "Dataset", "small")
     click_until(page, page.get_by_role("button", name="Evaluate"),
                 page.get_by_text("stored result"), timeout=60_000)
     # one model: no "difference between models" sort, and no A-vs-B section

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_support import copy_model, screenshot, wait_for_app
+from browser_support import choose, copy_model, screenshot, wait_for_app
 from helpers import cow_photo_path, shared_path
 from playwright.sync_api import expect
 
@@ -75,10 +75,7 @@ def test_fresh_install_with_yolox_only(page, server_factory, tmp_path):
     page.get_by_text("A real photo: Photo by freestocks.org from Pexels").wait_for()
     screenshot(page, "predict-samples-yolox")
 
-    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(
-        has_text="Model B").click()
-    page.get_by_role("option", name="zz-broken").click()
-    wait_for_app(page)
+    choose(page, "Model B", "zz-broken", within=page.locator('[data-testid="stSidebar"]'))
     alerts = page.locator('[data-testid="stAlert"]').filter(has_text="zz-broken")
     expect(alerts).to_have_count(1)
     page.get_by_role("button", name="COCO results JSON (yolox_nano)").wait_for()

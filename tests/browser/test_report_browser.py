@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from browser_support import click_until, screenshot, wait_for_app
+from browser_support import choose, click_until, screenshot, wait_for_app
 
 from cowdemo.datasets.coco import CocoDataset
 from cowdemo.datasets.store import DatasetStore
@@ -38,9 +38,7 @@ def test_report_buttons_on_evaluate_runs_and_track(page, server_factory, demo_ch
                             COWDEMO_DATA=str(tmp_path / "data"))
     page.goto(f"{server.url}/evaluate")
     wait_for_app(page)
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset").click()
-    page.get_by_role("option", name="small").click()
-    wait_for_app(page)
+    choose(page, "Dataset", "small")
     click_until(page, page.get_by_role("button", name="Evaluate"),
                 page.get_by_role("heading", name="Gallery"), timeout=240_000)
     wait_for_app(page)
